@@ -1,0 +1,28 @@
+"""hyperkit: a PyTorch toolkit for hypernetworks.
+
+Describe any target network (:func:`describe`), generate all of its weights with one
+descriptor-conditioned :class:`Generator`, run the target with them (:func:`call`, :func:`vcall`)
+and start generation like PyTorch's default initialisation (:func:`init_statistics`).
+"""
+
+from hyperkit.binding import call, materialize, vcall
+from hyperkit.descriptors import (
+    AxisMap,
+    LayerDescription,
+    ParamInfo,
+    ParamSpec,
+    TargetSpec,
+    describe,
+    register_layer,
+)
+from hyperkit.generator import Generator
+from hyperkit.init import InitReport, init_statistics
+from hyperkit.registry import create_target, list_targets, register_target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AxisMap", "Generator", "InitReport", "LayerDescription", "ParamInfo", "ParamSpec", "TargetSpec",
+    "call", "create_target", "describe", "init_statistics", "list_targets", "materialize",
+    "register_layer", "register_target", "vcall",
+]

@@ -1,0 +1,361 @@
+"""The generator core: descriptors → Fourier features → residual trunk → head → named weights.
+
+Heads:
+  * ``"scalar"`` — one value per weight from that weight's full descriptor (UHN).
+  * ``"lowrank"`` — per-row factors ``U`` and per-column factors ``V`` from row and column
+    descriptors; ``W = U Vᵀ / √r``. Cost grows with rows + columns, not rows × columns.
+  * ``"flat"`` — a linear map from a condition vector to every weight (classic hypernetwork,
+    MotherNet's decoder). Its size grows with the target; the other two heads' does not.
+
+Every generated tensor is ``init_mean + scale · head_output`` where ``init_mean`` and ``scale``
+are the default-init statistics from the descriptors (``scale_by_init=True``), so one head output
+range serves embeddings (std 1) and 4096-wide layers (std 0.009) alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+
+from hyperkit.descriptors import AXIS_FIELDS, CONTEXT_FIELDS, LAYER_FIELDS, TargetSpec, sequence_of, stable_id
+from hyperkit.encoding import FourierFeatures, Normalizer, field_ranges
+
+HEADS = ("scalar", "lowrank", "flat")
+_TOKEN_FIELDS = ("layer", "depth", "layer_type") + LAYER_FIELDS
+
+
+class ResidualBlock(nn.Module):
+    """Pre-activation residual block: ``x + W₂ σ(LN(W₁ σ(LN(x))))`` (He et al., 2016)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm1, self.fc1 = nn.LayerNorm(width), nn.Linear(width, width)
+        self.norm2, self.fc2 = nn.LayerNorm(width), nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(F.gelu(self.norm1(x)))
+        return x + self.fc2(F.gelu(self.norm2(h)))
+
+
+class Trunk(nn.Module):
+    """Residual blocks followed by a final LayerNorm. Shapes: ``(..., width)`` → ``(..., width)``."""
+
+    def __init__(self, width: int, num_blocks: int):
+        super().__init__()
+        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(num_blocks)])
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.blocks(x))
+
+
+class StructureEncoder(nn.Module):
+    """Task-structure encoder: one transformer layer over per-layer structure tokens, mean-pooled,
+    then an MLP whose last layer starts at zero (so it starts as a no-op on the trunk).
+
+    Shapes:
+        tokens ``(num_layers, len(_TOKEN_FIELDS))`` normalised → ``(width,)``.
+    """
+
+    def __init__(self, width: int, num_heads: int = 4):
+        super().__init__()
+        self.embed = nn.Linear(len(_TOKEN_FIELDS), width)
+        self.layer = nn.TransformerEncoderLayer(width, num_heads, 2 * width, dropout=0.0,
+                                                batch_first=True, norm_first=True)
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, width))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.layer(self.embed(tokens).unsqueeze(0)).squeeze(0)
+        return self.mlp(h.mean(0))
+
+
+class Generator(nn.Module):
+    """Descriptor-conditioned generator of all weights of one or more target networks.
+
+    Based on "Universal Hypernetworks for Arbitrary Models" (scalar head), with a low-rank head
+    (``W = U Vᵀ``) and a flat head (MotherNet's decoder). Descriptor ranges for normalisation are
+    fixed from ``specs`` at construction and saved in the state dict.
+
+    Args:
+        specs: the :class:`TargetSpec` (or list of them) this generator is built for.
+        head: ``"scalar"`` | ``"lowrank"`` | ``"flat"``.
+        width: trunk width (default 128, UHN's).
+        num_blocks: residual blocks in the trunk.
+        fourier_features: size of the descriptor encoding (default 2048, UHN's); half goes to the
+            context fields, half is split among the six axis fields.
+        sigma: std of the Fourier matrices.
+        rank: rank ``r`` of the low-rank head.
+        condition_size: size of an optional condition vector (task embedding, dataset embedding);
+            0 for none. Required (> 0) for a conditional flat head.
+        structure_encoder: add the task-structure encoder's output to the trunk input.
+        chunk_size: weights per trunk pass (bounds memory); ``None`` for one pass.
+        checkpoint: recompute chunk activations in backward instead of storing them.
+        scale_by_init: emit ``init_mean + init_scale · output`` per tensor (recommended).
+        seed: seed of the fixed Fourier matrices.
+
+    Shapes:
+        condition: ``(condition_size,)`` or ``(batch, condition_size)``.
+        output: ``{name: (*shape)}`` or ``{name: (batch, *shape)}``.
+
+    Example:
+        >>> import torch.nn as nn, hyperkit
+        >>> target = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+        >>> spec = hyperkit.describe(target)
+        >>> gen = hyperkit.Generator(spec, head="lowrank", fourier_features=64, width=32)
+        >>> params = gen(spec)
+        >>> params["0.weight"].shape
+        torch.Size([16, 4])
+        >>> hyperkit.call(target, params, torch.randn(5, 4)).shape
+        torch.Size([5, 3])
+    """
+
+    def __init__(self, specs: TargetSpec | Sequence[TargetSpec], head: str = "scalar", *, width: int = 128,
+                 num_blocks: int = 2, fourier_features: int = 2048, sigma: float = 1.0, rank: int = 8,
+                 condition_size: int = 0, structure_encoder: bool = False, chunk_size: int | None = 65536,
+                 checkpoint: bool = False, scale_by_init: bool = True, seed: int = 0):
+        super().__init__()
+        specs = sequence_of(specs)
+        if not specs:
+            raise ValueError("Generator needs at least one TargetSpec (from hyperkit.describe)")
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
+        if head == "flat" and len(specs) != 1:
+            raise ValueError("the flat head emits one fixed target; give exactly one spec")
+        self.head, self.width, self.rank = head, width, rank
+        self.condition_size, self.chunk_size, self.checkpoint = condition_size, chunk_size, checkpoint
+        self.scale_by_init = scale_by_init
+        self.default_spec = specs[0]
+        self.normalizer = Normalizer(field_ranges(specs))
+        self.condition_in = nn.Linear(condition_size, width) if condition_size else None
+        self.trunk = Trunk(width, num_blocks)
+        if head == "flat":
+            self._build_flat(specs[0])
+        else:
+            self._build_descriptor_path(fourier_features, sigma, seed, structure_encoder)
+
+    def _build_descriptor_path(self, fourier_features, sigma, seed, structure_encoder) -> None:
+        context_dim = 2 * (fourier_features // 4)
+        axis_dim = max(2, 2 * (fourier_features // 2 // len(AXIS_FIELDS) // 2))
+        self.context_features = FourierFeatures(len(CONTEXT_FIELDS), context_dim, sigma, seed)
+        self.axis_features = nn.ModuleDict(
+            {f: FourierFeatures(1, axis_dim, sigma, seed + 1 + i) for i, f in enumerate(AXIS_FIELDS)})
+        self.context_in = nn.Linear(context_dim, self.width)
+        self.axis_in = nn.ModuleDict({f: nn.Linear(axis_dim, self.width, bias=False) for f in AXIS_FIELDS})
+        self.structure = StructureEncoder(self.width) if structure_encoder else None
+        if self.head == "scalar":
+            self.out = nn.Linear(self.width, 1)
+        else:
+            self.side = nn.Parameter(torch.randn(2, self.width) * 0.02)  # row side vs column side
+            self.out_u = nn.Linear(self.width, self.rank)
+            self.out_v = nn.Linear(self.width, self.rank)
+            self.out = nn.Linear(self.width, 1)  # 0-d and 1-d tensors: one value per row
+
+    def _build_flat(self, spec: TargetSpec) -> None:
+        self.latent = None if self.condition_size else nn.Parameter(torch.randn(self.width))
+        self.out = nn.Linear(self.width, spec.num_weights)
+        self._flat_key = spec.key()
+
+    # ------------------------------------------------------------------ public API
+
+    def forward(self, spec: TargetSpec | None = None, condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Generate every parameter of ``spec`` (default: the first spec it was built on)."""
+        spec = spec or self.default_spec
+        return spec.unflatten(self.flat(spec, condition))
+
+    def flat(self, spec: TargetSpec | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """All weights of ``spec`` as one ``(num_weights,)`` or ``(batch, num_weights)`` tensor."""
+        spec = spec or self.default_spec
+        cond = self._condition(condition)
+        if self.head == "flat":
+            out = self._flat_head(spec, cond)
+        elif self.head == "scalar":
+            out = self._scalar_head(spec, cond, [torch.arange(p.numel) for p in spec.params.values()])
+            out = torch.cat(out, dim=-1)
+        else:
+            out = self._lowrank_head(spec, cond)
+        return self._rescale(spec, out)
+
+    def sample(self, spec: TargetSpec, per_tensor: int, condition: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Generated values at up to ``per_tensor`` random positions of each tensor (flattened).
+
+        The scalar head evaluates only those positions, which makes statistics matching cheap
+        for large targets; the other heads generate everything and subsample.
+        """
+        picks = [torch.randperm(p.numel, generator=generator)[:per_tensor] if p.numel > per_tensor
+                 else torch.arange(p.numel) for p in spec.params.values()]
+        if self.head == "scalar":
+            values = self._scalar_head(spec, self._condition(condition), picks)
+        else:
+            flat = self.flat(spec, condition)
+            values = [flat[..., start + idx.to(flat.device)]
+                      for start, idx in zip(spec.offsets.values(), picks)]
+            return dict(zip(spec.params, values))
+        out = {}
+        for (name, p), v in zip(spec.params.items(), values):
+            mean, scale = (p.init_mean, p.scale) if self.scale_by_init else (0.0, 1.0)
+            out[name] = mean + scale * v
+        return out
+
+    # ------------------------------------------------------------------ shared pieces
+
+    def _condition(self, condition: torch.Tensor | None) -> torch.Tensor | None:
+        if self.condition_size == 0:
+            if condition is not None:
+                raise ValueError("this generator takes no condition (condition_size=0); "
+                                 "build it with condition_size=... to condition it")
+            return None
+        if condition is None or condition.dim() not in (1, 2) or condition.shape[-1] != self.condition_size:
+            got = "None" if condition is None else tuple(condition.shape)
+            raise ValueError(f"condition must have shape ({self.condition_size},) or "
+                             f"(batch, {self.condition_size}); got {got}")
+        return self.condition_in(condition)
+
+    def _rescale(self, spec: TargetSpec, out: torch.Tensor) -> torch.Tensor:
+        if not self.scale_by_init:
+            return out
+        mean, scale = (v.to(out.device, out.dtype) for v in spec.init_vectors())
+        return torch.addcmul(mean, scale, out)
+
+    def _descriptors(self, spec: TargetSpec, device) -> dict:
+        """Raw descriptor tensors of ``spec``, cached per device (descriptors are deterministic)."""
+        key = ("raw", str(device))
+        if key not in spec._cache:
+            context = torch.tensor([spec.context(n) for n in spec.params], device=device)
+            per_field: dict[str, list[torch.Tensor]] = {f: [] for f in AXIS_FIELDS}
+            slots = []  # (tensor index, dim, field, position in per_field[field])
+            for t, p in enumerate(spec.params.values()):
+                for d, (size, axis) in enumerate(zip(p.shape, p.axes)):
+                    for a in axis:
+                        slots.append((t, d, a.field, len(per_field[a.field])))
+                        per_field[a.field].append(a.values(size).float().to(device))
+            tokens = torch.tensor([[l.index, l.index / max(len(spec.layers) - 1, 1), stable_id(l.type)]
+                                   + [l.structure.get(f, 0.0) for f in LAYER_FIELDS] for l in spec.layers],
+                                  device=device, dtype=torch.float32)
+            spec._cache[key] = {"context": context, "per_field": per_field, "slots": slots, "tokens": tokens}
+        return spec._cache[key]
+
+    def _encode(self, spec: TargetSpec, cond: torch.Tensor | None):
+        """Trunk inputs before broadcasting: per-tensor context ``(batch?, T, W)`` and per-dimension
+        axis contributions ``contrib[t][d]`` of shape ``(size_d, W)`` (``None`` where no field)."""
+        device = self.context_in.weight.device
+        desc = self._descriptors(spec, device)
+        x = self.normalizer(desc["context"], CONTEXT_FIELDS)
+        base = self.context_in(self.context_features(x))
+        if self.structure is not None:
+            tokens = self.normalizer(desc["tokens"], _TOKEN_FIELDS)
+            base = base + self.structure(tokens)
+        if cond is not None:
+            base = base + cond.unsqueeze(-2)
+        encoded = {}
+        for f, values in desc["per_field"].items():
+            if values:
+                sizes = [len(v) for v in values]
+                x = self.normalizer(torch.cat(values).unsqueeze(-1), (f,))
+                encoded[f] = self.axis_in[f](self.axis_features[f](x)).split(sizes)
+        contrib = [[None] * len(p.shape) for p in spec.params.values()]
+        for t, d, f, i in desc["slots"]:
+            c = encoded[f][i]
+            contrib[t][d] = c if contrib[t][d] is None else contrib[t][d] + c
+        return base, contrib
+
+    def _run_chunks(self, build, total: int, head) -> torch.Tensor:
+        """Run ``head(trunk(build(start, end)))`` over ``[0, total)`` in chunks of ``chunk_size``."""
+        size = self.chunk_size or max(total, 1)
+        outs = []
+        for start in range(0, total, size):
+            end = min(start + size, total)
+            fn = lambda s=start, e=end: head(self.trunk(build(s, e)))  # noqa: E731
+            if self.checkpoint and torch.is_grad_enabled():
+                outs.append(activation_checkpoint(fn, use_reentrant=False))
+            else:
+                outs.append(fn())
+        return torch.cat(outs, dim=-2) if outs else None
+
+    # ------------------------------------------------------------------ heads
+
+    def _scalar_head(self, spec: TargetSpec, cond, picks: list[torch.Tensor]) -> list[torch.Tensor]:
+        base, contrib = self._encode(spec, cond)
+        device = base.device
+        segments = []  # (tensor index, flat indices) in output order
+        for t, (p, idx) in enumerate(zip(spec.params.values(), picks)):
+            segments.append((t, idx.to(device), p.shape))
+        offsets = [0]
+        for _, idx, _ in segments:
+            offsets.append(offsets[-1] + len(idx))
+
+        def build(start: int, end: int) -> torch.Tensor:
+            parts = []
+            for (t, idx, shape), lo, hi in zip(segments, offsets[:-1], offsets[1:]):
+                if hi <= start or lo >= end:
+                    continue
+                sel = idx[max(start - lo, 0): min(end, hi) - lo]
+                h = base[..., t, :].unsqueeze(-2)
+                stride = 1
+                for d in reversed(range(len(shape))):
+                    if contrib[t][d] is not None:
+                        h = h + contrib[t][d][(sel // stride) % shape[d]]
+                    stride *= shape[d]
+                parts.append(h.expand(*h.shape[:-2], len(sel), h.shape[-1]))
+            return torch.cat(parts, dim=-2)
+
+        out = self._run_chunks(build, offsets[-1], self.out).squeeze(-1)
+        return list(out.split([len(idx) for _, idx, _ in segments], dim=-1))
+
+    def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
+        base, contrib = self._encode(spec, cond)
+        rows, cols, plan = [], [], []
+        for t, p in enumerate(spec.params.values()):
+            b = base[..., t, :].unsqueeze(-2)
+            if len(p.shape) == 0:
+                rows.append(b)
+                plan.append((t, 1, 0))
+                continue
+            r = b + self.side[0] + (contrib[t][0] if contrib[t][0] is not None else 0)
+            rows.append(r.expand(*b.shape[:-2], p.shape[0], self.width))
+            if len(p.shape) == 1:
+                plan.append((t, p.shape[0], 0))
+                continue
+            c = b + self.side[1]
+            rest = p.shape[1:]
+            j = torch.arange(math.prod(rest), device=base.device)
+            stride = 1
+            for d in reversed(range(1, len(p.shape))):
+                if contrib[t][d] is not None:
+                    c = c + contrib[t][d][(j // stride) % p.shape[d]]
+                stride *= p.shape[d]
+            cols.append(c.expand(*b.shape[:-2], math.prod(rest), self.width))
+            plan.append((t, p.shape[0], math.prod(rest)))
+        h0 = torch.cat(rows + cols, dim=-2)
+        h = self._run_chunks(lambda s, e: h0[..., s:e, :], h0.shape[-2], lambda x: x)
+        n_rows = sum(r.shape[-2] for r in rows)
+        h_rows, h_cols = h[..., :n_rows, :], h[..., n_rows:, :]
+        pieces, row_pos, col_pos = [], 0, 0
+        for t, n_r, n_c in plan:
+            hr = h_rows[..., row_pos:row_pos + n_r, :]
+            row_pos += n_r
+            if n_c == 0:
+                pieces.append(self.out(hr).squeeze(-1))
+                continue
+            hc = h_cols[..., col_pos:col_pos + n_c, :]
+            col_pos += n_c
+            w = self.out_u(hr) @ self.out_v(hc).transpose(-1, -2) / math.sqrt(self.rank)
+            pieces.append(w.flatten(-2))
+        return torch.cat(pieces, dim=-1)
+
+    def _flat_head(self, spec: TargetSpec, cond) -> torch.Tensor:
+        if spec.key() != self._flat_key:
+            raise ValueError("this flat-head generator was built for another target; the flat head "
+                             "emits one fixed architecture (use head='scalar' or 'lowrank' for several)")
+        z = cond if cond is not None else self.latent
+        return self.out(self.trunk(z))
+
+    def extra_repr(self) -> str:
+        return f"head={self.head!r}, width={self.width}, condition_size={self.condition_size}"
