@@ -378,7 +378,7 @@ def _add_layer(m, path, found, layers, infos, seen) -> None:
         layers.append(LayerSpec(path, type_name, len(layers), structure, tuple(names)))
 
 
-def _measure_init(layer: nn.Module, rel: str, samples: int = 20000) -> tuple[float, float]:
+def _measure_init(layer: nn.Module, rel: str, samples: int = 20000, max_resets: int = 64) -> tuple[float, float]:
     """Default-init mean/std of ``layer``'s parameter ``rel``, measured with a fixed seed."""
     if not hasattr(layer, "reset_parameters"):
         raise TypeError(f"{type(layer).__name__} has no reset_parameters(); give mean and std in its "
@@ -387,7 +387,7 @@ def _measure_init(layer: nn.Module, rel: str, samples: int = 20000) -> tuple[flo
     values = []
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(0)
-        while sum(v.numel() for v in values) < samples:
+        while sum(v.numel() for v in values) < samples and len(values) < max_resets:
             clone.reset_parameters()
             values.append(clone.get_parameter(rel).detach().flatten().clone())
     flat = torch.cat(values).double()

@@ -103,6 +103,20 @@ def describe_attention(m: nn.MultiheadAttention) -> LayerDescription:
     return LayerDescription({"in_size": e, "out_size": e, "heads": h}, params)
 
 
+def _glorot_std(*shape: int) -> float:
+    # PyG's glorot: U(-a, a), a = sqrt(6 / (size(-2) + size(-1))).
+    return math.sqrt(2.0 / (shape[-2] + shape[-1]))
+
+
+def _pyg_linear_std(m) -> float | None:
+    """Std of a torch_geometric Linear's weight for its ``weight_initializer`` (None: measure it)."""
+    if m.weight_initializer == "glorot":
+        return _glorot_std(m.out_channels, m.in_channels)
+    if m.weight_initializer in (None, "kaiming_uniform"):
+        return _kaiming_uniform_std(m.in_channels)
+    return None
+
+
 def _describe_pyg():
     """torch_geometric layers, registered only where torch_geometric is installed."""
     try:
@@ -114,25 +128,28 @@ def _describe_pyg():
     @register_layer(PygLinear, "pyg_linear")
     def describe_pyg_linear(m) -> LayerDescription:
         return LayerDescription({"in_size": m.in_channels, "out_size": m.out_channels},
-                                {"weight": ParamInfo("weight", _ROW_COL), "bias": ParamInfo("bias", ("row",))})
+                                {"weight": ParamInfo("weight", _ROW_COL, std=_pyg_linear_std(m)),
+                                 "bias": ParamInfo("bias", ("row",))})
 
     @register_layer(GCNConv, "gcn")
     def describe_gcn(m) -> LayerDescription:
         return LayerDescription({"in_size": m.in_channels, "out_size": m.out_channels},
-                                {"lin.weight": ParamInfo("weight", _ROW_COL), "bias": ParamInfo("bias", ("row",))})
+                                {"lin.weight": ParamInfo("weight", _ROW_COL, std=_pyg_linear_std(m.lin)),
+                                 "bias": ParamInfo("bias", ("row",), std=0.0)})
 
     @register_layer(GATConv, "gat")
     def describe_gat(m) -> LayerDescription:
         h, c = m.heads, m.out_channels
         rows = (AxisMap("head", c, h), AxisMap("row", 1, c))
-        att = (None, "head", "row")
-        params = {"att_src": ParamInfo("att_src", att), "att_dst": ParamInfo("att_dst", att),
-                  "att_edge": ParamInfo("att_edge", att),
-                  "bias": ParamInfo("bias", (rows if m.concat else "row",)),
-                  "res.weight": ParamInfo("residual_weight", ((rows if m.concat else "row"), "col")),
-                  "lin_edge.weight": ParamInfo("edge_weight", (rows, "col"))}
-        for lin in ("lin", "lin_src", "lin_dst"):
-            params[f"{lin}.weight"] = ParamInfo(f"{lin}_weight", (rows, "col"))
+        out_rows = rows if m.concat else "row"
+        att = ParamInfo("attention", (None, "head", "row"), std=_glorot_std(h, c))
+        params = {"att_src": att, "att_dst": att, "att_edge": att, "bias": ParamInfo("bias", (out_rows,), std=0.0)}
+        for lin, role, axis in (("lin", "weight", rows), ("lin_src", "src_weight", rows),
+                                ("lin_dst", "dst_weight", rows), ("lin_edge", "edge_weight", rows),
+                                ("res", "residual_weight", out_rows)):
+            module = getattr(m, lin, None)
+            if module is not None:
+                params[f"{lin}.weight"] = ParamInfo(role, (axis, "col"), std=_pyg_linear_std(module))
         in_size = m.in_channels if isinstance(m.in_channels, int) else m.in_channels[0]
         return LayerDescription({"in_size": in_size, "out_size": h * c if m.concat else c, "heads": h}, params)
 

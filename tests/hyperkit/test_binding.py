@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+import hyperkit
+
+
+def test_materialize_returns_a_standalone_module():
+    model = hyperkit.create_target("cnn_digits").eval()
+    spec = hyperkit.describe(model)
+    gen = hyperkit.Generator(spec, head="lowrank", width=32, fourier_features=64)
+    params = gen(spec)
+    standalone = hyperkit.materialize(model, params)
+    x = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(standalone(x), hyperkit.call(model, params, x), atol=1e-6)
+    assert not torch.equal(model.classifier.weight, standalone.classifier.weight)
+    assert all(not p.grad_fn for p in standalone.parameters())
+
+
+def test_generated_dict_for_the_wrong_target_is_refused():
+    mlp, cnn = hyperkit.create_target("mlp_tiny"), hyperkit.create_target("cnn_digits")
+    gen = hyperkit.Generator(hyperkit.describe(mlp), head="lowrank", width=32, fourier_features=64)
+    params = gen()
+    before = {k: v.clone() for k, v in cnn.state_dict().items()}
+    for fn in (lambda: hyperkit.call(cnn, params, torch.randn(2, 1, 8, 8)),
+               lambda: hyperkit.materialize(cnn, params)):
+        with pytest.raises(ValueError, match="not generated for this target"):
+            fn()
+    assert all(torch.equal(before[k], v) for k, v in cnn.state_dict().items())
+    wrong_shape = dict(params, **{"net.0.weight": torch.zeros(16, 5)})
+    with pytest.raises(ValueError, match=r"net.0.weight: expected \(16, 4\)"):
+        hyperkit.call(mlp, wrong_shape, torch.randn(2, 4))
+
+
+def test_materialize_refuses_a_batch_of_models():
+    model = hyperkit.create_target("mlp_tiny")
+    params = {n: p.detach().expand(2, *p.shape) for n, p in model.named_parameters()}
+    with pytest.raises(ValueError, match="batch dimension"):
+        hyperkit.materialize(model, params)
+    assert hyperkit.vcall(model, params, torch.randn(5, 4)).shape == (2, 5, 3)

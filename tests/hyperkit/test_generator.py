@@ -1,0 +1,135 @@
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+
+import hyperkit
+
+SMALL = dict(width=32, fourier_features=64, num_blocks=1)
+
+
+@pytest.fixture
+def cnn():
+    model = hyperkit.create_target("cnn_digits").eval()
+    return model, hyperkit.describe(model)
+
+
+@pytest.mark.parametrize("head", ["scalar", "lowrank"])
+def test_chunked_generation_equals_unchunked(cnn, head):
+    _, spec = cnn
+    gen = hyperkit.Generator(spec, head=head, chunk_size=None, **SMALL)
+    whole = gen.flat(spec)
+    for chunk, ckpt in ((257, False), (1000, True)):
+        gen.chunk_size, gen.checkpoint = chunk, ckpt
+        chunked = gen.flat(spec)
+        assert torch.allclose(whole, chunked, atol=1e-6)
+    # gradients through checkpointed chunks equal the unchunked ones
+    gen.chunk_size, gen.checkpoint = 300, True
+    gen.flat(spec).square().sum().backward()
+    g1 = gen.context_in.weight.grad.clone()
+    gen.zero_grad()
+    gen.chunk_size, gen.checkpoint = None, False
+    gen.flat(spec).square().sum().backward()
+    assert torch.allclose(g1, gen.context_in.weight.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("head", ["scalar", "lowrank"])
+def test_generator_size_does_not_depend_on_target(head):
+    small = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
+    large = hyperkit.describe(hyperkit.create_target("mlp_mnist"))
+    count = lambda g: sum(p.numel() for p in g.parameters())  # noqa: E731
+    assert count(hyperkit.Generator(small, head=head)) == count(hyperkit.Generator(large, head=head))
+
+
+def test_flat_head_size_grows_with_target():
+    small = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
+    gen = hyperkit.Generator(small, head="flat", width=16, condition_size=5)
+    assert gen.out.weight.shape == (small.num_weights, 16)
+    with pytest.raises(ValueError, match="built for another target"):
+        gen.flat(hyperkit.describe(hyperkit.create_target("mlp_digits")), torch.zeros(5))
+
+
+@pytest.mark.parametrize("head", ["scalar", "lowrank", "flat"])
+def test_batched_conditions_and_vmap(head):
+    model = hyperkit.create_target("mlp_tiny")
+    spec = hyperkit.describe(model)
+    gen = hyperkit.Generator(spec, head=head, condition_size=3, **SMALL)
+    cond = torch.randn(4, 3)
+    batched = gen(spec, cond)
+    assert batched["net.0.weight"].shape == (4, 16, 4)
+    single = gen(spec, cond[2])
+    assert torch.allclose(batched["net.0.weight"][2], single["net.0.weight"], atol=1e-6)
+    assert not torch.allclose(batched["net.0.weight"][0], batched["net.0.weight"][1])
+    x = torch.randn(7, 4)
+    out = hyperkit.vcall(model, batched, x)
+    assert out.shape == (4, 7, 3)
+    assert torch.allclose(out[2], hyperkit.call(model, single, x), atol=1e-5)
+
+
+def test_condition_of_wrong_shape_is_refused():
+    spec = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
+    gen = hyperkit.Generator(spec, condition_size=3, **SMALL)
+    before = {k: v.clone() for k, v in gen.state_dict().items()}
+    for bad in (torch.zeros(4), torch.zeros(2, 2, 3), None):
+        with pytest.raises(ValueError, match=r"condition must have shape \(3,\)"):
+            gen(spec, bad)
+    assert all(torch.equal(before[k], v) for k, v in gen.state_dict().items())
+    with pytest.raises(ValueError, match="takes no condition"):
+        hyperkit.Generator(spec, **SMALL)(spec, torch.zeros(3))
+
+
+def test_out_of_range_descriptors_warn_once():
+    small = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
+    gen = hyperkit.Generator(small, head="lowrank", **SMALL)
+    wide = hyperkit.describe(hyperkit.create_target("mlp_digits"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gen(wide)
+        gen(wide)
+    messages = [str(w.message) for w in caught]
+    assert any("'row'" in m and "outside the range" in m for m in messages)
+    assert len(messages) == len(set(messages))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hyperkit.Generator([small, wide], head="lowrank", **SMALL)(wide)
+
+
+def test_state_dict_round_trip_keeps_ranges_and_outputs():
+    spec = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
+    gen = hyperkit.Generator(spec, head="scalar", **SMALL)
+    other_spec = hyperkit.describe(hyperkit.create_target("mlp_digits"))
+    other = hyperkit.Generator(other_spec, head="scalar", **SMALL)
+    other.load_state_dict(gen.state_dict())
+    assert other.normalizer.ranges() == gen.normalizer.ranges()
+    assert torch.allclose(other.flat(spec), gen.flat(spec))
+
+
+def test_scalar_head_init_and_training_step_reduce_loss():
+    model = hyperkit.create_target("mlp_tiny")
+    spec = hyperkit.describe(model)
+    gen = hyperkit.Generator(spec, head="scalar", **SMALL)
+    report = hyperkit.init_statistics(gen, spec, steps=400, lr=3e-3)
+    assert report.converged, str(report)
+    x = torch.randn(64, 4)
+    y = (x @ torch.randn(4, 3)).argmax(1)  # a learnable (linear) labelling
+    opt = torch.optim.Adam(gen.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(100):
+        loss = nn.functional.cross_entropy(hyperkit.call(model, gen(spec), x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_structure_encoder_starts_as_a_no_op():
+    spec = hyperkit.describe(hyperkit.create_target("transformer_tiny"))
+    plain = hyperkit.Generator(spec, head="lowrank", **SMALL)
+    torch.manual_seed(0)
+    with_structure = hyperkit.Generator(spec, head="lowrank", structure_encoder=True, **SMALL)
+    with_structure.load_state_dict(plain.state_dict(), strict=False)
+    assert torch.allclose(plain.flat(spec), with_structure.flat(spec), atol=1e-6)
+    with_structure.flat(spec).sum().backward()
+    assert with_structure.structure.mlp[-1].weight.grad.abs().sum() > 0
