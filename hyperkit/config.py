@@ -1,0 +1,649 @@
+"""Typed configs: YAML → nested dataclasses, ``key=value`` overrides, and one ``instantiate``.
+
+A recipe declares its config as nested dataclasses; :func:`load_config` reads a YAML file, applies
+command-line overrides (``train.lr=3e-4``) and checks every value against the annotations, so a
+typo or a wrong type fails at start-up with the dotted key, the file and the valid choices instead
+of deep inside training. :func:`save_config` writes the resolved config next to a checkpoint and
+:func:`instantiate` is the one way from a ``{"name": ..., **kwargs}`` spec to an object.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Train:
+    ...     lr: float = 1e-3
+    ...     steps: int = 1000
+    >>> from_dict(Train, {"lr": 1}, source="train.yaml")
+    Train(lr=1.0, steps=1000)
+    >>> from_dict(Train, {"lr": 1, "step": 5}, source="train.yaml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    hyperkit.config.ConfigError: train.yaml: unknown key 'step' (did you mean 'steps'?); ...
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import importlib
+import inspect
+import os
+import re
+import tempfile
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+T = TypeVar("T")
+
+__all__ = [
+    "ConfigError", "from_dict", "instantiate", "load_config", "parse_overrides", "read_yaml",
+    "save_config", "to_dict", "to_yaml",
+]
+
+
+class ConfigError(ValueError):
+    """A config value, key, file or spec is wrong; the message says where and what would fit."""
+
+
+# --------------------------------------------------------------------------------------------
+# YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float.
+
+    YAML 1.1 (PyYAML) only reads a float with a dot (``1.0e-3``), so ``lr: 3e-4`` would arrive as
+    the string ``"3e-4"``; configs write learning rates that way all the time.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML config file into a plain dict, without any checking against a dataclass.
+
+    The CLI uses this to read the top-level ``recipe`` key before it knows which config class
+    applies. An empty file gives ``{}``.
+
+    Args:
+        path: the YAML file.
+
+    Raises:
+        ConfigError: if the file is missing, is not valid YAML, or its top level is not a mapping.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "run.yaml"
+        >>> _ = file.write_text("recipe: uhn\\ntrain: {lr: 3e-4}\\n")
+        >>> read_yaml(file)
+        {'recipe': 'uhn', 'train': {'lr': 0.0003}}
+    """
+    path = Path(path)
+    if not path.is_file():
+        where = "is a directory" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {str(path)!r} {where} (resolved to {path.resolve()}); "
+                          "pass the path of a YAML file, e.g. recipes/configs/uhn/debug.yaml")
+    try:
+        data = _load_yaml(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got "
+                          f"{type(data).__name__}; write `key: value` lines")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# dict → dataclass
+
+
+def from_dict(cls: type[T], data: Mapping, source: str = "<dict>") -> T:
+    """Build the (nested) dataclass ``cls`` from plain data, checking every value's type.
+
+    Supported annotations: ``int`` (a bool is not an int), ``float`` (an int is accepted and
+    converted), ``str``, ``bool``, ``Literal[...]``, ``Optional[X]`` / ``X | None``, ``list[X]``,
+    ``tuple[X, ...]`` / ``tuple[X, Y]`` (a YAML list becomes a tuple), ``dict`` / ``dict[K, V]``,
+    ``Any`` and nested dataclasses. String annotations (``from __future__ import annotations``) are
+    resolved with :func:`typing.get_type_hints`. Missing keys take the dataclass defaults.
+
+    Args:
+        cls: the dataclass type to build.
+        data: a mapping from field names to values (nested mappings for nested dataclasses).
+        source: where ``data`` came from (a file path), named in error messages.
+            Default: ``"<dict>"``.
+
+    Raises:
+        ConfigError: on an unknown key (with a "did you mean" and the valid keys), a missing
+            required key, or a value of the wrong type (with the expected and the given type).
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Data:
+        ...     name: str = "digits"
+        ...     batch_size: int = 64
+        >>> from_dict(Data, {"batch_size": 32})
+        Data(name='digits', batch_size=32)
+    """
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"from_dict needs a dataclass type, got {cls!r}; decorate it with "
+                        "@dataclasses.dataclass")
+    return _build_dataclass(cls, data, "", source)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """Resolved annotations of the init fields of dataclass ``cls``, in declaration order."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError as exc:
+        raise TypeError(f"cannot resolve the annotations of {cls.__qualname__}: {exc}; define "
+                        "config dataclasses at module level so string annotations resolve") from exc
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def _build_dataclass(cls: type[T], data: Any, prefix: str, source: str) -> T:
+    if not isinstance(data, Mapping):
+        what = f"'{prefix}'" if prefix else "the config"
+        raise ConfigError(f"{source}: {what} must be a mapping of keys for {cls.__name__}, got "
+                          f"{_describe_value(data)}")
+    types_by_name = _field_types(cls)
+    for key in data:
+        if key not in types_by_name:
+            raise _unknown_key_error(key, list(types_by_name), prefix, source)
+    _check_required(cls, data, prefix, source)
+    kwargs = {key: _convert(value, types_by_name[key], _join(prefix, key), source)
+              for key, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # raised by a __post_init__ check
+        what = f"'{prefix}'" if prefix else cls.__name__
+        raise ConfigError(f"{source}: invalid {what}: {exc}") from exc
+
+
+def _check_required(cls: type, data: Mapping, prefix: str, source: str) -> None:
+    for f in dataclasses.fields(cls):
+        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if f.init and no_default and f.name not in data:
+            raise ConfigError(f"{source}: missing required key '{_join(prefix, f.name)}' "
+                              f"({cls.__name__} has no default for it); add it to the config")
+
+
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against annotation ``tp`` and return it in the annotated form."""
+    origin = typing.get_origin(tp)
+    if tp is Any or tp is object:
+        return value
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return value if isinstance(value, tp) else _build_dataclass(tp, value, key, source)
+    if origin is Literal:
+        return _check_literal(value, typing.get_args(tp), key, source)
+    if origin is Union or origin is types.UnionType:
+        return _convert_union(value, tp, key, source)
+    if tp in (list, tuple, dict) or origin in (list, tuple, dict, Mapping, Sequence):
+        return _convert_container(value, tp, key, source)
+    if tp in _SCALARS:
+        return _convert_scalar(value, tp, key, source)
+    raise TypeError(f"config field '{key}' has unsupported annotation {_describe_type(tp)}; use "
+                    "int, float, str, bool, Literal, Optional, list, tuple, dict or a dataclass")
+
+
+def _convert_scalar(value: Any, tp: type, key: str, source: str) -> Any:
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # YAML reads `lr: 1` as an int; any int is a valid float
+    if tp is int and isinstance(value, bool):
+        raise _type_error(value, tp, key, source)  # bool subclasses int, but true is not 1 here
+    if value is None if tp is type(None) else isinstance(value, tp):
+        return value
+    hint = ""
+    if tp is str and isinstance(value, (int, float, bool)):
+        hint = f"; quote it (\"{value}\") if you meant the text"
+    raise _type_error(value, tp, key, source, hint)
+
+
+def _check_literal(value: Any, choices: tuple, key: str, source: str) -> Any:
+    # Compare types too: `True == 1`, but `1` is not a valid choice for Literal[True].
+    if any(type(value) is type(choice) and value == choice for choice in choices):
+        return value
+    listed = ", ".join(repr(choice) for choice in choices)
+    hint = _did_you_mean(value, [c for c in choices if isinstance(c, str)]) \
+        if isinstance(value, str) else ""
+    raise ConfigError(f"{source}: '{key}' must be one of {listed}; got {value!r}{hint}")
+
+
+def _convert_union(value: Any, tp: Any, key: str, source: str) -> Any:
+    arms = typing.get_args(tp)
+    if value is None and type(None) in arms:
+        return None
+    others = [arm for arm in arms if arm is not type(None)]
+    if len(others) == 1 and others[0] not in _SCALARS:
+        # Optional[section]: the section's own error (e.g. a nested unknown key) is clearer.
+        return _convert(value, others[0], key, source)
+    for arm in others:
+        try:
+            return _convert(value, arm, key, source)
+        except ConfigError:
+            continue
+    raise _type_error(value, tp, key, source)
+
+
+def _convert_container(value: Any, tp: Any, key: str, source: str) -> Any:
+    origin, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if origin in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise _type_error(value, tp, key, source)
+        if not args:  # free-form, e.g. kwargs for a builder: copied so the config owns its data
+            return copy.deepcopy(dict(value))
+        return {_convert(k, args[0], f"{key} (key {k!r})", source):
+                _convert(v, args[1], _join(key, str(k)), source) for k, v in value.items()}
+    if not isinstance(value, (list, tuple)):
+        raise _type_error(value, tp, key, source)
+    items = _convert_items(value, tp, key, source)
+    return tuple(items) if origin is tuple else list(items)
+
+
+def _convert_items(value: Sequence, tp: Any, key: str, source: str) -> list:
+    origin, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if not args:
+        return copy.deepcopy(list(value))
+    if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+        if len(value) != len(args):
+            raise ConfigError(f"{source}: '{key}' expects {len(args)} items "
+                              f"({_describe_type(tp)}), got {len(value)}: {value!r}")
+        pairs = enumerate(zip(value, args, strict=True))
+        return [_convert(v, arg, f"{key}[{i}]", source) for i, (v, arg) in pairs]
+    return [_convert(v, args[0], f"{key}[{i}]", source) for i, v in enumerate(value)]
+
+
+# --------------------------------------------------------------------------------------------
+# error messages
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _did_you_mean(name: Any, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown_key_error(key: Any, valid: list[str], prefix: str, source: str) -> ConfigError:
+    level = f"under '{prefix}'" if prefix else "at the top level"
+    return ConfigError(f"{source}: unknown key '{_join(prefix, str(key))}'"
+                       f"{_did_you_mean(key, valid)}; valid keys {level}: {', '.join(valid)}")
+
+
+def _describe_type(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(repr(choice) for choice in typing.get_args(tp))
+    if typing.get_origin(tp) in (Union, types.UnionType):  # Optional[X] and X | None read alike
+        return " | ".join(_describe_type(arm) for arm in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return repr(tp).replace("typing.", "").replace("NoneType", "None")
+
+
+def _describe_value(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _type_error(value: Any, tp: Any, key: str, source: str, hint: str = "") -> ConfigError:
+    return ConfigError(f"{source}: '{key}' expects {_describe_type(tp)}, got "
+                       f"{_describe_value(value)}{hint}")
+
+
+# --------------------------------------------------------------------------------------------
+# dataclass → dict / YAML
+
+
+def to_dict(cfg: Any) -> dict:
+    """Turn a config dataclass into plain YAML-safe data (nested dicts, lists, scalars).
+
+    Tuples become lists (YAML has no tuple); :func:`from_dict` turns them back for fields annotated
+    as tuples, so ``from_dict(type(cfg), to_dict(cfg)) == cfg``. Only ``init`` fields are written,
+    since only those can be passed back.
+
+    Args:
+        cfg: a dataclass instance.
+
+    Raises:
+        ConfigError: if a value (e.g. a tensor in a free-form dict) cannot be written as YAML.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Model:
+        ...     hidden: tuple[int, ...] = (64, 64)
+        >>> to_dict(Model())
+        {'hidden': [64, 64]}
+    """
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"to_dict needs a dataclass instance, got {cfg!r}")
+    return _to_plain(cfg, "")
+
+
+def _to_plain(value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name), _join(key, f.name))
+                for f in dataclasses.fields(value) if f.init}
+    if isinstance(value, Mapping):
+        return {k: _to_plain(v, _join(key, str(k))) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ConfigError(f"config value '{key}' is a {type(value).__name__}, which YAML cannot "
+                      "store; keep configs to numbers, strings, bools, lists and dicts")
+
+
+def to_yaml(cfg: Any) -> str:
+    """The config as YAML text, keys in declaration order (for logs and TensorBoard text).
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Train:
+        ...     steps: int = 10
+        ...     lr: float = 3e-4
+        >>> print(to_yaml(Train()), end="")
+        steps: 10
+        lr: 0.0003
+    """
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=False)
+
+
+def save_config(cfg: Any, path: str | os.PathLike) -> Path:
+    """Write the resolved config as YAML, atomically, creating the parent folder if needed.
+
+    The text goes to a temporary file in the same folder and is then renamed over ``path``
+    (``os.replace``), so a crash mid-write never leaves a truncated config next to a checkpoint.
+
+    Args:
+        cfg: a dataclass instance.
+        path: the destination file, e.g. ``runs/uhn/config.yaml``.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Train:
+        ...     lr: float = 3e-4
+        >>> file = save_config(Train(), pathlib.Path(tempfile.mkdtemp()) / "config.yaml")
+        >>> load_config(Train, file)
+        Train(lr=0.0003)
+    """
+    path = Path(path)
+    text = to_yaml(cfg)  # before touching the disk: an unserialisable value leaves nothing behind
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# overrides and loading
+
+
+def parse_overrides(items: Iterable[str]) -> dict:
+    """Parse ``key=value`` items into a nested dict; values are read as YAML.
+
+    Dotted keys nest (``train.lr=3e-4`` → ``{"train": {"lr": 0.0003}}``); values are parsed with a
+    YAML loader, so numbers, bools, ``null`` and lists (``target.hidden=[64,64]``) work. A later
+    item wins over an earlier one for the same key.
+
+    Args:
+        items: the override strings, e.g. from the command line.
+
+    Raises:
+        ConfigError: on an item without ``=``, an empty key part, a value that is not valid YAML,
+            or a key that is both a value and a section (``a=1 a.b=2``).
+
+    Example:
+        >>> parse_overrides(["train.lr=3e-4", "data.name=mnist", "target.hidden=[64,64]"])
+        {'train': {'lr': 0.0003}, 'data': {'name': 'mnist'}, 'target': {'hidden': [64, 64]}}
+    """
+    if isinstance(items, str):
+        raise TypeError(f"parse_overrides takes a list of 'key=value' strings, got the string "
+                        f"{items!r}; wrap it in a list")
+    result: dict = {}
+    for item in items:
+        parts, value = _split_override(item)
+        _set_nested(result, parts, value, item)
+    return result
+
+
+def _split_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} has no '='; write key=value, e.g. train.lr=3e-4")
+    key, text = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override {item!r} has an empty key part in {key.strip()!r}; write "
+                          "dotted keys like train.lr=3e-4")
+    try:
+        return parts, _load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc}); quote "
+                          "strings with special characters") from exc
+
+
+def _set_nested(target: dict, parts: list[str], value: Any, item: str) -> None:
+    for depth, part in enumerate(parts[:-1]):
+        node = target.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r} sets a key inside '{'.'.join(parts[:depth + 1])}'"
+                              f", which an earlier override set to {node!r}; drop one of them")
+        target = node
+    target[parts[-1]] = value
+
+
+def _check_override_path(cls: type, parts: list[str], item: str) -> None:
+    """Check an override's dotted key against the dataclass fields (free-form dicts allow any)."""
+    tp: Any = cls
+    for depth, part in enumerate(parts):
+        tp = _unwrap_optional(tp)
+        prefix = ".".join(parts[:depth])
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            types_by_name = _field_types(tp)
+            if part not in types_by_name:
+                raise _unknown_key_error(part, list(types_by_name), prefix, f"override {item!r}")
+            tp = types_by_name[part]
+        elif tp is Any or tp in (dict, object) or typing.get_origin(tp) in (dict, Mapping):
+            return
+        else:
+            raise ConfigError(f"override {item!r}: '{prefix}' is a {_describe_type(tp)} value, "
+                              f"not a section, so it has no key {part!r}")
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        others = [arm for arm in typing.get_args(tp) if arm is not type(None)]
+        if len(others) == 1:
+            return others[0]
+    return tp
+
+
+def _merge(base: dict, update: Mapping) -> dict:
+    """Deep-merge ``update`` into a copy of ``base``: dicts merge, any other value replaces."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(cls: type[T], path: str | os.PathLike, overrides: Sequence[str] = ()) -> T:
+    """Read a YAML config, apply ``key=value`` overrides and build the checked dataclass.
+
+    A top-level ``recipe`` key (which the CLI reads to pick the recipe) is dropped when ``cls`` has
+    no ``recipe`` field. Overrides deep-merge into the file's values, so ``target.hidden=[64]``
+    keeps the file's other ``target`` keys.
+
+    Args:
+        cls: the recipe's config dataclass.
+        path: the YAML file.
+        overrides: ``key=value`` strings with dotted keys (``train.lr=3e-4``). Default: none.
+
+    Raises:
+        ConfigError: if the file is missing or not YAML, an override names an unknown key (with
+            the valid choices), or any value fails :func:`from_dict`'s checks.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Train:
+        ...     steps: int = 1000
+        ...     lr: float = 1e-3
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "train.yaml"
+        >>> _ = file.write_text("steps: 10\\n")
+        >>> load_config(Train, file, ["lr=3e-4"])
+        Train(steps=10, lr=0.0003)
+    """
+    data = read_yaml(path)
+    if "recipe" not in _field_types(cls):
+        data.pop("recipe", None)
+    update = parse_overrides(overrides)  # first: it rejects a bare string and items without '='
+    for item in overrides:
+        _check_override_path(cls, _split_override(item)[0], item)
+    source = str(path) if not overrides else f"{path} (with overrides {list(overrides)})"
+    return from_dict(cls, _merge(data, update), source=source)
+
+
+# --------------------------------------------------------------------------------------------
+# spec → object
+
+Registry = Union[Mapping[str, Callable[..., Any]], Callable[[str], Callable[..., Any]], None]
+
+
+def instantiate(spec: str | Mapping, registry: Registry, **extra: Any) -> Any:
+    """Build an object from a config spec: the one way from config to object.
+
+    ``spec`` is a name or a mapping ``{"name": ..., **kwargs}``. The name is looked up in
+    ``registry`` (a mapping from names to callables, or a lookup function ``name → callable`` that
+    raises ``KeyError`` for unknown names); a name with a dot that the registry does not know is
+    imported as a dotted path (``torch.nn.Linear``). The callable is then called with the spec's
+    kwargs (deep-copied, so the object never aliases the config) plus ``extra``.
+
+    Args:
+        spec: a registered name, a dotted path, or a mapping with a ``"name"`` key and kwargs.
+        registry: mapping or lookup function for registered names; ``None`` for dotted paths only.
+        **extra: arguments supplied by the code (e.g. sizes read from the data). A key given both
+            here and in the spec is an error rather than a silent override of the config.
+
+    Raises:
+        ConfigError: on a malformed spec, an unknown name (listing the registered names), a
+            dotted path that does not import, or kwargs the callable does not accept.
+
+    Example:
+        >>> registry = {"pair": lambda first, second=0: (first, second)}
+        >>> instantiate({"name": "pair", "second": 2}, registry, first=1)
+        (1, 2)
+        >>> instantiate({"name": "fractions.Fraction", "numerator": 3, "denominator": 4}, None)
+        Fraction(3, 4)
+    """
+    name, kwargs = _split_spec(spec)
+    clash = sorted(set(kwargs) & set(extra))
+    if clash:
+        raise ConfigError(f"spec {name!r} sets {', '.join(clash)}, which the code also passes; "
+                          "remove them from the config (the code computes them)")
+    target = _resolve_callable(name, registry)
+    _check_arguments(target, name, {**kwargs, **extra})
+    return target(**kwargs, **extra)
+
+
+def _split_spec(spec: str | Mapping) -> tuple[str, dict]:
+    if isinstance(spec, str):
+        return spec, {}
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+        raise ConfigError(f"a spec must be a name or a mapping with a string 'name' key, got "
+                          f"{_describe_value(spec)}; write e.g. {{name: mlp_tiny, hidden: 64}}")
+    kwargs = {key: value for key, value in spec.items() if key != "name"}
+    return spec["name"], copy.deepcopy(kwargs)
+
+
+def _resolve_callable(name: str, registry: Registry) -> Callable[..., Any]:
+    failure = ""
+    if isinstance(registry, Mapping):
+        if name in registry:
+            return registry[name]
+        names = sorted(registry)
+        failure = f"registered names: {', '.join(names)}{_did_you_mean(name, names)}"
+    elif registry is not None:
+        try:
+            return registry(name)
+        except LookupError as exc:
+            failure = str(exc.args[0]) if exc.args else f"{registry!r} does not know it"
+    if "." in name:
+        return _import_dotted(name, failure)
+    raise ConfigError(f"unknown name {name!r}; {failure or 'give a registry or a dotted path'}")
+
+
+def _import_dotted(path: str, failure: str) -> Callable[..., Any]:
+    """Import ``a.b.C`` by importing the longest module prefix and walking the attributes."""
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attribute in parts[split:]:
+                obj = getattr(obj, attribute)
+        except AttributeError:
+            break
+        if callable(obj):
+            return obj
+        raise ConfigError(f"{path!r} imports to a {type(obj).__name__}, which is not callable")
+    also = f"; {failure}" if failure else ""
+    raise ConfigError(f"unknown name {path!r}: not registered and not an importable dotted "
+                      f"path{also}")
+
+
+def _check_arguments(target: Callable[..., Any], name: str, kwargs: dict) -> None:
+    """Reject kwargs the callable does not take, listing those it does (unless ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature; let the call decide
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    valid = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key in kwargs:
+        if key not in valid:
+            raise ConfigError(f"{name!r} has no argument {key!r}{_did_you_mean(key, valid)}; "
+                              f"valid arguments: {', '.join(valid) or '(none)'}")
