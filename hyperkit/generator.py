@@ -147,7 +147,14 @@ class Generator(nn.Module):
         self.axis_features = nn.ModuleDict(
             {f: FourierFeatures(1, axis_dim, sigma, seed + 1 + i) for i, f in enumerate(AXIS_FIELDS)})
         self.context_in = nn.Linear(context_dim, self.width)
+        # Axis fields enter multiplicatively: the product over a tensor's dimensions of these
+        # projections is a factorised form of joint Fourier features (sin(a + b) = sin a cos b +
+        # cos a sin b), so every (row, column) pair gets its own trunk input. An additive path
+        # (base + a_row + b_col) was tried first: through a near-linear trunk it made generated
+        # matrices close to rank two and training stalled. Unit variance keeps it above the context.
         self.axis_in = nn.ModuleDict({f: nn.Linear(axis_dim, self.width, bias=False) for f in AXIS_FIELDS})
+        for layer in self.axis_in.values():
+            nn.init.normal_(layer.weight, std=math.sqrt(2.0 / axis_dim))
         self.structure = StructureEncoder(self.width) if structure_encoder else None
         if self.head == "scalar":
             self.out = nn.Linear(self.width, 1)
@@ -244,7 +251,9 @@ class Generator(nn.Module):
 
     def _encode(self, spec: TargetSpec, cond: torch.Tensor | None):
         """Trunk inputs before broadcasting: per-tensor context ``(batch?, T, W)`` and per-dimension
-        axis contributions ``contrib[t][d]`` of shape ``(size_d, W)`` (``None`` where no field)."""
+        axis projections ``contrib[t][d]`` of shape ``(size_d, W)`` (``None`` where no field maps to
+        that dimension). The trunk input of weight ``(i_0, i_1, …)`` of tensor ``t`` is
+        ``base_t + Π_d contrib[t][d][i_d]``."""
         device = self.context_in.weight.device
         desc = self._descriptors(spec, device)
         x = self.normalizer(desc["context"], CONTEXT_FIELDS)
@@ -258,13 +267,23 @@ class Generator(nn.Module):
         for f, values in desc["per_field"].items():
             if values:
                 sizes = [len(v) for v in values]
-                x = self.normalizer(torch.cat(values).unsqueeze(-1), (f,))
-                encoded[f] = self.axis_in[f](self.axis_features[f](x)).split(sizes)
+                features = self.axis_features[f](self.normalizer(torch.cat(values).unsqueeze(-1), (f,)))
+                encoded[f] = self.axis_in[f](features).split(sizes)
         contrib = [[None] * len(p.shape) for p in spec.params.values()]
         for t, d, f, i in desc["slots"]:
             c = encoded[f][i]
             contrib[t][d] = c if contrib[t][d] is None else contrib[t][d] + c
         return base, contrib
+
+    @staticmethod
+    def _combine(base: torch.Tensor, contrib: list, dims, index) -> torch.Tensor:
+        """``base + Π_d contrib[d][index(d)]`` over the dimensions ``dims`` that have fields."""
+        product = None
+        for d in dims:
+            if contrib[d] is not None:
+                c = contrib[d][index(d)]
+                product = c if product is None else product * c
+        return base if product is None else base + product
 
     def _run_chunks(self, build, total: int, head) -> torch.Tensor:
         """Run ``head(trunk(build(start, end)))`` over ``[0, total)`` in chunks of ``chunk_size``."""
@@ -297,12 +316,9 @@ class Generator(nn.Module):
                 if hi <= start or lo >= end:
                     continue
                 sel = idx[max(start - lo, 0): min(end, hi) - lo]
-                h = base[..., t, :].unsqueeze(-2)
-                stride = 1
-                for d in reversed(range(len(shape))):
-                    if contrib[t][d] is not None:
-                        h = h + contrib[t][d][(sel // stride) % shape[d]]
-                    stride *= shape[d]
+                strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+                h = self._combine(base[..., t, :].unsqueeze(-2), contrib[t], range(len(shape)),
+                                  lambda d: (sel // strides[d]) % shape[d])
                 parts.append(h.expand(*h.shape[:-2], len(sel), h.shape[-1]))
             return torch.cat(parts, dim=-2)
 
@@ -318,19 +334,16 @@ class Generator(nn.Module):
                 rows.append(b)
                 plan.append((t, 1, 0))
                 continue
-            r = b + self.side[0] + (contrib[t][0] if contrib[t][0] is not None else 0)
+            r = self._combine(b + self.side[0], contrib[t], [0], lambda d: slice(None))
             rows.append(r.expand(*b.shape[:-2], p.shape[0], self.width))
             if len(p.shape) == 1:
                 plan.append((t, p.shape[0], 0))
                 continue
-            c = b + self.side[1]
             rest = p.shape[1:]
             j = torch.arange(math.prod(rest), device=base.device)
-            stride = 1
-            for d in reversed(range(1, len(p.shape))):
-                if contrib[t][d] is not None:
-                    c = c + contrib[t][d][(j // stride) % p.shape[d]]
-                stride *= p.shape[d]
+            strides = [math.prod(p.shape[d + 1:]) for d in range(len(p.shape))]
+            c = self._combine(b + self.side[1], contrib[t], range(1, len(p.shape)),
+                              lambda d: (j // strides[d]) % p.shape[d])
             cols.append(c.expand(*b.shape[:-2], math.prod(rest), self.width))
             plan.append((t, p.shape[0], math.prod(rest)))
         h0 = torch.cat(rows + cols, dim=-2)
@@ -346,7 +359,14 @@ class Generator(nn.Module):
                 continue
             hc = h_cols[..., col_pos:col_pos + n_c, :]
             col_pos += n_c
-            w = self.out_u(hr) @ self.out_v(hc).transpose(-1, -2) / math.sqrt(self.rank)
+            u, v = self.out_u(hr), self.out_v(hc)
+            # Centred factors: a component shared by every row (or column) would make the
+            # product close to rank one; the tensor's mean comes from init_mean instead.
+            if n_r > 1:
+                u = u - u.mean(-2, keepdim=True)
+            if n_c > 1:
+                v = v - v.mean(-2, keepdim=True)
+            w = u @ v.transpose(-1, -2) / math.sqrt(self.rank)
             pieces.append(w.flatten(-2))
         return torch.cat(pieces, dim=-1)
 

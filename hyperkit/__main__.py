@@ -1,0 +1,5 @@
+import sys
+
+from hyperkit.cli import main
+
+sys.exit(main())
