@@ -87,7 +87,7 @@ def run_one(target: str, head: str, mode: str, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--one", nargs=3, metavar=("TARGET", "HEAD", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
