@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kwargs", nargs="*", help="builder arguments as key=value")
     p.set_defaults(fn=cmd_describe)
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_demo)
     return parser

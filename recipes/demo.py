@@ -34,7 +34,7 @@ def _train(forward, parameters, data, steps: int, lr: float, seed: int) -> float
     return time.perf_counter() - start
 
 
-def main(steps: int = 300, seed: int = 0) -> dict[str, float]:
+def main(steps: int = 500, seed: int = 0) -> dict[str, float]:
     torch.manual_seed(seed)
     data = digits(seed=seed)
     target = hyperkit.create_target("mlp_digits")
@@ -48,7 +48,7 @@ def main(steps: int = 300, seed: int = 0) -> dict[str, float]:
           f"(max error {report.max_error:.3f} of each tensor's init std)")
 
     uhn_time = _train(lambda x: hyperkit.call(target, generator(spec), x), generator.parameters(),
-                      data, steps, 3e-3, seed)
+                      data, steps, 1e-3, seed)
     direct = hyperkit.create_target("mlp_digits")
     direct_time = _train(direct, direct.parameters(), data, steps, 3e-3, seed)
     with torch.no_grad():
