@@ -1,4 +1,4 @@
-"""Registry of target architectures: small builder functions registered by name (timm style)."""
+"""Registries of named builder functions (timm style): one class serves targets and datasets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,53 @@ from typing import Callable
 
 import torch.nn as nn
 
-_TARGETS: dict[str, Callable[..., nn.Module]] = {}
+
+class Registry:
+    """Builder functions registered by name.
+
+    Args:
+        kind: what the builders make ("target", "dataset"), used in error messages.
+        on_lookup: called before every lookup (lazy registration of the built-in entries).
+    """
+
+    def __init__(self, kind: str, on_lookup: Callable[[], None] | None = None):
+        self.kind, self._on_lookup, self._entries = kind, on_lookup, {}
+
+    def register(self, fn: Callable | None = None, *, name: str | None = None):
+        """Decorator: ``@registry.register`` or ``@registry.register(name=...)``; duplicates raise."""
+
+        def decorator(builder: Callable) -> Callable:
+            key = name or builder.__name__
+            if key in self._entries:
+                raise ValueError(f"{self.kind} {key!r} is already registered (by "
+                                 f"{self._entries[key].__module__}); choose another name or pass name=...")
+            self._entries[key] = builder
+            return builder
+
+        return decorator(fn) if fn is not None else decorator
+
+    def get(self, name: str) -> Callable:
+        """The builder registered as ``name``; a KeyError lists the registered names."""
+        if self._on_lookup:
+            self._on_lookup()
+        if name not in self._entries:
+            raise KeyError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(sorted(self._entries))}")
+        return self._entries[name]
+
+    def names(self, pattern: str | None = None) -> list[str]:
+        """Sorted registered names, optionally filtered by a glob ``pattern`` ("gcn*")."""
+        if self._on_lookup:
+            self._on_lookup()
+        names = sorted(self._entries)
+        return fnmatch.filter(names, pattern) if pattern else names
+
+
+def _load_builtin_targets() -> None:
+    # Importing the package registers the built-in families; done lazily to avoid an import cycle.
+    import hyperkit.targets  # noqa: F401
+
+
+TARGETS = Registry("target", _load_builtin_targets)
 
 
 def register_target(fn: Callable[..., nn.Module] | None = None, *, name: str | None = None):
@@ -15,10 +61,6 @@ def register_target(fn: Callable[..., nn.Module] | None = None, *, name: str | N
 
     Use as ``@register_target`` or ``@register_target(name="my_mlp")``. The builder's keyword
     arguments become the arguments of :func:`create_target`.
-
-    Args:
-        fn: the builder function.
-        name: registry name; defaults to ``fn.__name__``.
 
     Raises:
         ValueError: if the name is already registered.
@@ -30,18 +72,7 @@ def register_target(fn: Callable[..., nn.Module] | None = None, *, name: str | N
         >>> create_target("mlp_doc_example", in_features=5)[0].in_features
         5
     """
-
-    def decorator(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        key = name or builder.__name__
-        if key in _TARGETS:
-            raise ValueError(
-                f"target {key!r} is already registered (by {_TARGETS[key].__module__}); "
-                "choose another name or pass register_target(name=...)"
-            )
-        _TARGETS[key] = builder
-        return builder
-
-    return decorator(fn) if fn is not None else decorator
+    return TARGETS.register(fn, name=name)
 
 
 def create_target(name: str, **kwargs) -> nn.Module:
@@ -52,20 +83,9 @@ def create_target(name: str, **kwargs) -> nn.Module:
         >>> sum(p.numel() for p in model.parameters()) > 0
         True
     """
-    _load_builtin_targets()
-    if name not in _TARGETS:
-        close = fnmatch.filter(_TARGETS, f"*{name.split('_')[0]}*") or sorted(_TARGETS)
-        raise KeyError(f"unknown target {name!r}; registered targets include: {', '.join(close)}")
-    return _TARGETS[name](**kwargs)
+    return TARGETS.get(name)(**kwargs)
 
 
 def list_targets(pattern: str | None = None) -> list[str]:
     """Sorted names of registered targets, optionally filtered by a glob ``pattern`` ("gcn*")."""
-    _load_builtin_targets()
-    names = sorted(_TARGETS)
-    return fnmatch.filter(names, pattern) if pattern else names
-
-
-def _load_builtin_targets() -> None:
-    # Importing the package registers the built-in families; done lazily to avoid an import cycle.
-    import hyperkit.targets  # noqa: F401
+    return TARGETS.names(pattern)

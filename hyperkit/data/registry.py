@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 
-_DATASETS: dict[str, Callable] = {}
+from hyperkit.registry import Registry
+
+DATASETS = Registry("dataset")
 
 
 def register_dataset(fn: Callable | None = None, *, name: str | None = None):
@@ -24,18 +25,7 @@ def register_dataset(fn: Callable | None = None, *, name: str | None = None):
         >>> load_dataset("doc_example_data", seed=3)
         3
     """
-
-    def decorator(loader: Callable) -> Callable:
-        key = name or loader.__name__
-        if key in _DATASETS:
-            raise ValueError(
-                f"dataset {key!r} is already registered (by {_DATASETS[key].__module__}); "
-                "choose another name or pass register_dataset(name=...)"
-            )
-        _DATASETS[key] = loader
-        return loader
-
-    return decorator(fn) if fn is not None else decorator
+    return DATASETS.register(fn, name=name)
 
 
 def load_dataset(name: str, **kwargs):
@@ -48,14 +38,9 @@ def load_dataset(name: str, **kwargs):
         >>> load_dataset("sequence", num_train=8, num_test=4).num_classes
         4
     """
-    if name not in _DATASETS:
-        raise KeyError(
-            f"unknown dataset {name!r}; registered datasets: {', '.join(sorted(_DATASETS))}"
-        )
-    return _DATASETS[name](**kwargs)
+    return DATASETS.get(name)(**kwargs)
 
 
 def list_datasets(pattern: str | None = None) -> list[str]:
     """Sorted names of registered datasets, optionally filtered by a glob ``pattern`` ("*csv")."""
-    names = sorted(_DATASETS)
-    return fnmatch.filter(names, pattern) if pattern else names
+    return DATASETS.names(pattern)
