@@ -18,9 +18,22 @@ def random_graph(num_nodes: int, in_channels: int, num_edges: int | None = None)
 
 
 class GraphTarget(nn.Module):
-    """Base of the node classifiers: records the input size for ``example_inputs``."""
+    """Base of the node classifiers: message-passing layers with dropout and an activation between."""
 
     in_channels: int
+    convs: nn.ModuleList
+    dropout: float
+
+    @staticmethod
+    def activation(x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        for i, conv in enumerate(self.convs):
+            x = conv(F.dropout(x, self.dropout, self.training), edge_index)
+            if i < len(self.convs) - 1:
+                x = self.activation(x)
+        return x
 
     def example_inputs(self, batch: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
         return random_graph(batch, self.in_channels)
@@ -52,13 +65,6 @@ class GCN(GraphTarget):
         sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [num_classes]
         self.convs = nn.ModuleList(GCNConv(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.dropout, self.in_channels = dropout, in_channels
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        for i, conv in enumerate(self.convs):
-            x = conv(F.dropout(x, self.dropout, self.training), edge_index)
-            if i < len(self.convs) - 1:
-                x = F.relu(x)
-        return x
 
 
 class GAT(GraphTarget):
@@ -93,12 +99,9 @@ class GAT(GraphTarget):
         self.convs = nn.ModuleList(convs)
         self.dropout, self.in_channels = dropout, in_channels
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        for i, conv in enumerate(self.convs):
-            x = conv(F.dropout(x, self.dropout, self.training), edge_index)
-            if i < len(self.convs) - 1:
-                x = F.elu(x)
-        return x
+    @staticmethod
+    def activation(x: torch.Tensor) -> torch.Tensor:
+        return F.elu(x)
 
 
 @register_target
