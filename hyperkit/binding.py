@@ -70,8 +70,8 @@ def materialize(module: nn.Module, params: Mapping[str, torch.Tensor]) -> nn.Mod
         >>> new.bias.tolist(), net is new
         ([1.0, 1.0], False)
     """
-    if any(v.dim() > 0 and tuple(v.shape[1:]) == tuple(module.get_parameter(k).shape)
-           for k, v in params.items() if k in dict(module.named_parameters())):
+    shapes = {n: tuple(p.shape) for n, p in module.named_parameters()}
+    if any(v.dim() > 0 and tuple(v.shape[1:]) == shapes[k] for k, v in params.items() if k in shapes):
         raise ValueError("params carry a batch dimension; materialize one model at a time, "
                          "e.g. materialize(module, {k: v[i] for k, v in params.items()})")
     check_params(module, params)

@@ -303,27 +303,27 @@ class Generator(nn.Module):
     def _scalar_head(self, spec: TargetSpec, cond, picks: list[torch.Tensor]) -> list[torch.Tensor]:
         base, contrib = self._encode(spec, cond)
         device = base.device
-        segments = []  # (tensor index, flat indices) in output order
+        segments = []  # (tensor index, flat indices, shape, strides) in output order
         for t, (p, idx) in enumerate(zip(spec.params.values(), picks)):
-            segments.append((t, idx.to(device), p.shape))
+            strides = [math.prod(p.shape[d + 1:]) for d in range(len(p.shape))]
+            segments.append((t, idx.to(device), p.shape, strides))
         offsets = [0]
-        for _, idx, _ in segments:
+        for _, idx, _, _ in segments:
             offsets.append(offsets[-1] + len(idx))
 
         def build(start: int, end: int) -> torch.Tensor:
             parts = []
-            for (t, idx, shape), lo, hi in zip(segments, offsets[:-1], offsets[1:]):
+            for (t, idx, shape, strides), lo, hi in zip(segments, offsets[:-1], offsets[1:]):
                 if hi <= start or lo >= end:
                     continue
                 sel = idx[max(start - lo, 0): min(end, hi) - lo]
-                strides = [math.prod(shape[d + 1:]) for d in range(len(shape))]
                 h = self._combine(base[..., t, :].unsqueeze(-2), contrib[t], range(len(shape)),
                                   lambda d: (sel // strides[d]) % shape[d])
                 parts.append(h.expand(*h.shape[:-2], len(sel), h.shape[-1]))
             return torch.cat(parts, dim=-2)
 
         out = self._run_chunks(build, offsets[-1], self.out).squeeze(-1)
-        return list(out.split([len(idx) for _, idx, _ in segments], dim=-1))
+        return list(out.split([len(idx) for _, idx, _, _ in segments], dim=-1))
 
     def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
         base, contrib = self._encode(spec, cond)
