@@ -5,7 +5,7 @@ descriptor-conditioned :class:`Generator`, run the target with them (:func:`call
 and start generation like PyTorch's default initialisation (:func:`init_statistics`).
 """
 
-from hyperkit.binding import call, materialize, vcall
+from hyperkit.binding import Generated, call, materialize, vcall
 from hyperkit.descriptors import (
     AxisMap,
     LayerDescription,
@@ -22,7 +22,7 @@ from hyperkit.registry import create_target, list_targets, register_target
 __version__ = "0.1.0"
 
 __all__ = [
-    "AxisMap", "Generator", "InitReport", "LayerDescription", "ParamInfo", "ParamSpec", "TargetSpec",
+    "AxisMap", "Generated", "Generator", "InitReport", "LayerDescription", "ParamInfo", "ParamSpec", "TargetSpec",
     "call", "create_target", "describe", "init_statistics", "list_targets", "materialize",
     "register_layer", "register_target", "vcall",
 ]

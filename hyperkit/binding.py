@@ -80,3 +80,46 @@ def materialize(module: nn.Module, params: Mapping[str, torch.Tensor]) -> nn.Mod
         for name, value in params.items():
             clone.get_parameter(name).copy_(value.detach())
     return clone
+
+
+class Generated(nn.Module):
+    """A target whose weights come from a generator: use it like the target itself.
+
+    Each forward pass generates every weight of ``target`` and runs it on the inputs, so training
+    this module trains the generator. The target's own parameters are frozen templates (shapes and
+    the forward pass), never trained; ``train()``/``eval()`` reach the target, so its dropout follows.
+
+    Args:
+        generator: a :class:`~hyperkit.Generator` built on ``spec``.
+        target: the network whose weights are generated.
+        spec: ``describe(target, task)``; default: the generator's first spec.
+
+    Shapes:
+        Those of ``target``'s forward.
+
+    Example:
+        >>> import hyperkit
+        >>> target = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> spec = hyperkit.describe(target)
+        >>> model = Generated(hyperkit.Generator(spec, head="lowrank", fourier_features=64, width=32), target)
+        >>> model(torch.randn(5, 4)).shape, sum(p.numel() for p in model.parameters() if p.requires_grad) > 0
+        (torch.Size([5, 3]), True)
+    """
+
+    def __init__(self, generator: nn.Module, target: nn.Module, spec=None):
+        super().__init__()
+        self.generator, self.target = generator, target
+        self.spec = spec if spec is not None else generator.default_spec
+        target.requires_grad_(False)
+
+    def weights(self, condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The generated weights, ``{name: tensor}`` as in ``target.named_parameters()``."""
+        return self.generator(self.spec, condition)
+
+    def forward(self, *inputs: Any, condition: torch.Tensor | None = None) -> Any:
+        return call(self.target, self.weights(condition), *inputs)
+
+    def materialize(self) -> nn.Module:
+        """A standalone copy of the target holding the current generated weights."""
+        with torch.no_grad():
+            return materialize(self.target, self.weights()).requires_grad_(True)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+import torch
+
+from hyperkit.engine.trainer import NonFiniteLoss
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
@@ -40,6 +45,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Train a recipe from a YAML config (a path or a packaged name such as uhn/digits_mlp)."""
+    from hyperkit.engine.trainer import train
+    from hyperkit.recipes import load_recipe
+
+    recipe = load_recipe(args.config, args.overrides)
+    result = train(recipe, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k.startswith("eval/"))
+        print(f"{recipe.name}: step {result['step']}, {metrics}, {result['train_seconds']:.1f} s; "
+              f"run folder {recipe.config.out}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a config without training: keys, types, data, target, output folder."""
+    from hyperkit.config import to_yaml
+    from hyperkit.engine.checkpoint import ensure_writable
+    from hyperkit.recipes import load_recipe
+
+    recipe = load_recipe(args.config, args.overrides)
+    module = recipe.setup(torch.device("cpu"))
+    ensure_writable(recipe.config.out)
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    print(to_yaml(recipe.config), end="")
+    print(f"# ok: recipe {recipe.name}, {trainable:,} trainable parameters, "
+          f"{recipe.task.kind} data with {recipe.task.num_train} training items" if hasattr(recipe, "task")
+          else f"# ok: recipe {recipe.name}, {trainable:,} trainable parameters")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    """List recipes and their packaged configs."""
+    from hyperkit.recipes import RECIPES, list_configs
+
+    for name in RECIPES.names():
+        doc = (sys.modules[RECIPES.get(name).__module__].__doc__ or "").strip().split("\n")[0].split(": ", 1)[-1]
+        print(f"{name}: {doc}")
+        for config in list_configs(name):
+            print(f"  {config}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyperkit", description="hypernetworks for any PyTorch target")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target")
     p.add_argument("kwargs", nargs="*", help="builder arguments as key=value")
     p.set_defaults(fn=cmd_describe)
+    p = sub.add_parser("run", help=cmd_run.__doc__)
+    p.add_argument("config", help="YAML file or packaged config name (see `hyperkit ls`)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=3e-4")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in the run folder")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("validate", help=cmd_validate.__doc__)
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(fn=cmd_validate)
+    p = sub.add_parser("ls", help=cmd_ls.__doc__)
+    p.set_defaults(fn=cmd_ls)
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
@@ -61,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as err:
+    except (KeyError, ValueError, TypeError, FileNotFoundError, PermissionError, NonFiniteLoss) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"hyperkit {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -72,11 +72,13 @@ def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
-def read_yaml(path: str | os.PathLike) -> dict:
+def read_yaml(path: str | os.PathLike, _seen: frozenset | None = None) -> dict:
     """Read a YAML config file into a plain dict, without any checking against a dataclass.
 
     The CLI uses this to read the top-level ``recipe`` key before it knows which config class
-    applies. An empty file gives ``{}``.
+    applies. An empty file gives ``{}``. A top-level ``base: other.yaml`` (relative to this file)
+    reads that file first and deep-merges this one over it, so a ``debug`` variant states only
+    what it changes.
 
     Args:
         path: the YAML file.
@@ -105,7 +107,15 @@ def read_yaml(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, got "
                           f"{type(data).__name__}; write `key: value` lines")
-    return data
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be the path of another YAML file, got {base!r}")
+    base_path = path.parent / base
+    if _seen and base_path.resolve() in _seen:
+        raise ConfigError(f"{path}: 'base: {base}' makes a cycle of base files")
+    return _merge(read_yaml(base_path, _seen=(_seen or frozenset()) | {path.resolve()}), data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -539,7 +549,10 @@ def load_config(cls: type[T], path: str | os.PathLike, overrides: Sequence[str] 
         data.pop("recipe", None)
     update = parse_overrides(overrides)  # first: it rejects a bare string and items without '='
     for item in overrides:
-        _check_override_path(cls, _split_override(item)[0], item)
+        try:
+            _check_override_path(cls, _split_override(item)[0], item)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
     source = str(path) if not overrides else f"{path} (with overrides {list(overrides)})"
     return from_dict(cls, _merge(data, update), source=source)
 

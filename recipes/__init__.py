@@ -1,0 +1,79 @@
+"""Recipes: one experiment per module, each with YAML configs under ``recipes/configs/<recipe>/``.
+
+A config names its recipe in a top-level ``recipe:`` key. :func:`load_recipe` reads a config —
+a file path or a packaged name such as ``uhn/digits_mlp`` — applies ``key=value`` overrides,
+checks every value and returns the recipe, ready for :func:`hyperkit.engine.trainer.train`.
+
+Example:
+    >>> recipe = load_recipe("uhn/digits_mlp-debug", ["train.steps=5"])
+    >>> recipe.name, recipe.config.train.steps
+    ('uhn', 5)
+    >>> "direct/digits_cnn" in list_configs()
+    True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hyperkit.config import ConfigError, load_config, read_yaml
+from hyperkit.engine.trainer import Recipe
+from hyperkit.registry import Registry
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+def _load_builtin_recipes() -> None:
+    from hyperkit.recipes import direct, uhn  # noqa: F401  (importing registers them)
+
+
+RECIPES = Registry("recipe", _load_builtin_recipes)
+
+
+def register_recipe(cls: type[Recipe]) -> type[Recipe]:
+    """Class decorator: make a :class:`~hyperkit.engine.trainer.Recipe` runnable by its ``name``."""
+    RECIPES.register(cls, name=cls.name)
+    return cls
+
+
+def list_configs(recipe: str | None = None) -> list[str]:
+    """Packaged config names (``<recipe>/<variant>``), optionally of one recipe."""
+    folders = [CONFIG_DIR / recipe] if recipe else sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir())
+    return [f"{folder.name}/{path.stem}" for folder in folders for path in sorted(folder.glob("*.yaml"))]
+
+
+def config_path(name: str | Path) -> Path:
+    """The YAML file of a path, or of a packaged config name such as ``uhn/digits_mlp``."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    packaged = CONFIG_DIR / f"{name}.yaml"
+    if packaged.is_file():
+        return packaged
+    raise ConfigError(f"no config file {str(name)!r} and no packaged config of that name; packaged configs: "
+                      f"{', '.join(list_configs())} (see `hyperkit ls`)")
+
+
+def load_recipe(name: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read, override and check a config, and build its recipe (nothing is loaded or written yet).
+
+    Raises:
+        ConfigError: unknown recipe, unknown key, wrong type, invalid value — naming the key and file.
+    """
+    path = config_path(name)
+    recipe_name = read_yaml(path).get("recipe")
+    for item in overrides:
+        if item.startswith("recipe="):
+            recipe_name = item.split("=", 1)[1]
+    if not isinstance(recipe_name, str):
+        raise ConfigError(f"{path}: missing top-level key 'recipe'; registered recipes: {', '.join(RECIPES.names())}")
+    try:
+        cls = RECIPES.get(recipe_name)
+    except KeyError as err:
+        raise ConfigError(f"{path}: {err.args[0]}") from None
+    config = load_config(cls.config_class, path, list(overrides))
+    config.train.check(f"{path}: train")
+    return cls(config)
+
+
+__all__ = ["CONFIG_DIR", "RECIPES", "config_path", "list_configs", "load_recipe", "register_recipe"]

@@ -281,7 +281,9 @@ def test_override_of_unknown_key_names_key_and_valid_choices(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         load_config(UHNConfig, write(tmp_path, RUN_YAML), ["train.lrr=1"])
     text = message(excinfo)
-    assert text.startswith("override 'train.lrr=1': unknown key 'train.lrr' (did you mean 'lr'?)")
+    assert text.endswith("run.yaml: override 'train.lrr=1': unknown key 'train.lrr' (did you mean 'lr'?); "
+                         "valid keys under 'train': steps, lr, precision, clip, warmup, milestones, betas, widths, "
+                         "compile, loss_weights")
     assert "valid keys under 'train': steps, lr" in text
 
 

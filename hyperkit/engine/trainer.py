@@ -1,0 +1,380 @@
+"""The training loop every recipe shares: optimiser, schedule, precision, logging, checkpoints,
+exact resume and torch.distributed.
+
+A recipe (:class:`Recipe`) says *what* is trained — it builds the module, computes a step's loss
+and evaluates; :func:`train` does the rest the same way for every recipe:
+
+- AdamW (:func:`~hyperkit.engine.build_optimizer`) with a cosine schedule and linear warm-up,
+  gradient clipping, bf16/fp16 autocast on CUDA;
+- a step whose loss is not finite on any rank is skipped on all of them and counted; more than
+  ``train.max_nonfinite`` skips abort the run;
+- TensorBoard: train/eval loss and metrics, learning rate, gradient norm, steps per second,
+  histograms of the (generated) weights, the resolved config as text and the hparams;
+- atomic checkpoints of module, optimiser, schedule, gradient scaler, step and RNG states every
+  ``train.checkpoint_every`` steps; ``resume=True`` continues from the newest one and ends with
+  the same weights as an uninterrupted run (batches are a pure function of seed and step);
+- under ``torchrun`` the module is wrapped in ``DistributedDataParallel`` (gloo on CPU, nccl on
+  CUDA), every rank takes an equal share of each global batch, and only rank 0 logs and writes.
+
+Example:
+    >>> import tempfile
+    >>> from hyperkit.recipes import load_recipe
+    >>> recipe = load_recipe("direct/digits_mlp-debug", [f"out={tempfile.mkdtemp()}", "train.progress=false"])
+    >>> result = train(recipe)
+    >>> result["step"], result["eval/accuracy"] > 0.5
+    (40, True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from hyperkit.config import ConfigError, save_config, to_dict, to_yaml
+from hyperkit.engine.checkpoint import (
+    checkpoint_path,
+    ensure_writable,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from hyperkit.engine.distributed import (
+    DistributedInfo,
+    all_reduce_mean,
+    barrier,
+    cleanup_distributed,
+    seed_everything,
+    setup_distributed,
+)
+from hyperkit.engine.precision import autocast_context, make_grad_scaler
+from hyperkit.engine.progress import ProgressBar
+from hyperkit.engine.schedule import build_optimizer, cosine_with_warmup
+from hyperkit.engine.tensorboard import Logger
+
+__all__ = ["NonFiniteLoss", "Recipe", "TrainConfig", "train"]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping settings shared by every recipe (the ``train:`` block).
+
+    Args:
+        steps: optimiser steps of the whole run.
+        batch_size: global batch size (split evenly over distributed processes).
+        lr: peak learning rate of AdamW.
+        weight_decay: decoupled weight decay of matrices (biases and norms are not decayed).
+        betas: Adam's moment coefficients.
+        warmup_steps: linear warm-up steps before the cosine decay.
+        min_lr_ratio: final learning rate as a fraction of ``lr``.
+        grad_clip: clip the global gradient norm to this value; ``null`` disables clipping.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; half precision needs CUDA).
+        max_nonfinite: abort after more than this many steps with a non-finite loss.
+        eval_every: evaluate every this many steps (0: only at the end).
+        log_every: log training scalars every this many steps.
+        histogram_every: log weight histograms every this many steps (0: at every evaluation).
+        checkpoint_every: write a checkpoint every this many steps (0: only at the end).
+        keep_checkpoints: how many of the newest checkpoints to keep.
+        eval_batch_size: batch size of evaluation passes.
+        seed: seed of initialisation, batches and dropout.
+        device: ``cpu``, ``cuda`` or ``null`` (CUDA when available).
+        threads: torch CPU threads per process (``null``: torch's default).
+        progress: show a progress bar (``null``: when writing to a terminal).
+    """
+
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = 1.0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    max_nonfinite: int = 20
+    eval_every: int = 0
+    log_every: int = 10
+    histogram_every: int = 0
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 3
+    eval_batch_size: int = 1024
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None
+    progress: bool | None = None
+
+    def check(self, source: str = "train") -> None:
+        """Raise :class:`ConfigError` for values no run can use."""
+        positive = {"steps": self.steps, "batch_size": self.batch_size, "log_every": self.log_every,
+                    "eval_batch_size": self.eval_batch_size, "keep_checkpoints": self.keep_checkpoints}
+        for key, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{source}.{key} must be at least 1, got {value}")
+        for key in ("warmup_steps", "eval_every", "histogram_every", "checkpoint_every", "max_nonfinite"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{source}.{key} must be >= 0, got {getattr(self, key)}")
+        if not self.lr > 0:
+            raise ConfigError(f"{source}.lr must be positive, got {self.lr}")
+        if self.warmup_steps > self.steps:
+            raise ConfigError(f"{source}.warmup_steps ({self.warmup_steps}) exceeds {source}.steps ({self.steps})")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"{source}.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"{source}.grad_clip must be positive or null, got {self.grad_clip}")
+
+
+# Settings a resumed run may change: they do not alter the weights a step produces.
+_RESUMABLE_CHANGES = {"out", "train.steps", "train.eval_every", "train.log_every", "train.histogram_every",
+                      "train.checkpoint_every", "train.keep_checkpoints", "train.progress", "train.threads",
+                      "train.max_nonfinite", "train.eval_batch_size", "train.device"}
+
+
+class NonFiniteLoss(RuntimeError):
+    """Too many training steps had a NaN or infinite loss."""
+
+
+class Recipe:
+    """What :func:`train` needs from an experiment. Subclass it and register it in
+    :data:`hyperkit.recipes.RECIPES`.
+
+    The config must have ``out`` (the run folder) and ``train`` (a :class:`TrainConfig`).
+
+    Methods to implement: :meth:`setup`, :meth:`loss`, :meth:`evaluate`; optionally
+    :meth:`prepare`, :meth:`weights`, :meth:`hparams`.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    def setup(self, device: torch.device) -> nn.Module:
+        """Load data and build the trainable module on ``device``; raise ``ConfigError`` for input
+        that cannot work. Called once per process, before anything is written."""
+        raise NotImplementedError
+
+    def prepare(self, module: nn.Module, logger: Logger) -> None:
+        """One-off work on a fresh run before the first step (e.g. statistics-matching init);
+        skipped on resume, whose checkpoint holds the result."""
+
+    def loss(self, module: nn.Module, step: int, info: DistributedInfo) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """This rank's loss for global step ``step`` and extra metrics to log (``train/<key>``).
+        ``module`` may be wrapped in ``DistributedDataParallel``: call it, do not reach inside."""
+        raise NotImplementedError
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        """Metrics on held-out data, logged as ``eval/<key>``; ``module`` is unwrapped."""
+        raise NotImplementedError
+
+    def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """Tensors to log as histograms (tag prefix ``weights/``); default: the module's parameters."""
+        return {name: p.detach() for name, p in module.named_parameters() if p.requires_grad}
+
+    def hparams(self) -> dict[str, Any]:
+        """Hyperparameters for TensorBoard's HPARAMS tab; default: the whole config."""
+        return to_dict(self.config)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def _check_resume_config(saved: dict, current: dict, path: Path) -> None:
+    old, new = _flatten(saved), _flatten(current)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and k not in _RESUMABLE_CHANGES)
+    if changed:
+        details = "; ".join(f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in changed)
+        raise ConfigError(f"cannot resume from {path}: the config differs in {details}. Resume with the run's "
+                          f"own config ({path.parent.parent / 'config.yaml'}) or start a new run with another out=")
+
+
+def _find_previous(recipe: Recipe, resume: bool) -> tuple[Path, Path | None]:
+    """The run folder and the checkpoint to resume from; refuses to overwrite a finished run."""
+    out = Path(recipe.config.out)
+    previous = latest_checkpoint(out / "checkpoints") if (out / "checkpoints").is_dir() else None
+    if previous is not None and not resume:
+        raise ConfigError(f"{out} already holds a run (checkpoint {previous.name}); pass --resume to "
+                          "continue it, or set out= to a new folder")
+    return out, previous if resume else None
+
+
+def train(recipe: Recipe, resume: bool = False) -> dict[str, float]:
+    """Train ``recipe`` to ``recipe.config.train.steps``; returns the final evaluation metrics.
+
+    Args:
+        recipe: the experiment, holding its checked config.
+        resume: continue from the newest checkpoint in ``<out>/checkpoints`` (a fresh start if
+            there is none).
+
+    Returns:
+        ``{"eval/<metric>": value, ..., "step": steps, "train_seconds": wall time of the loop,
+        "skipped_steps": non-finite steps}`` (the same on every rank).
+
+    Raises:
+        ConfigError: bad config or input, found before any file is written; also a resume whose
+            config differs from the run's in anything that changes the result.
+        NonFiniteLoss: more than ``train.max_nonfinite`` steps had a non-finite loss.
+    """
+    cfg: TrainConfig = recipe.config.train
+    cfg.check()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    info = setup_distributed(cfg.device)
+    try:
+        return _train(recipe, cfg, info, resume)
+    finally:
+        cleanup_distributed()
+
+
+def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool) -> dict[str, float]:
+    out, previous = _find_previous(recipe, resume)
+    seed_everything(cfg.seed)
+    module = recipe.setup(info.device).to(info.device)  # bad data or target fail here, before any file
+    if info.is_main:
+        ensure_writable(out)
+    parameters = [p for p in module.parameters() if p.requires_grad]
+    optimizer = build_optimizer(((n, p) for n, p in module.named_parameters()), cfg.lr, cfg.weight_decay, cfg.betas)
+    schedule = cosine_with_warmup(optimizer, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
+    scaler = make_grad_scaler(cfg.precision, info.device)
+    config_dict = to_dict(recipe.config)
+
+    step, skipped = 0, 0
+    if previous is not None:
+        state = load_checkpoint(previous, map_location=info.device)
+        _check_resume_config(state["config"], config_dict, previous)
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        step, skipped = state["step"], state["skipped"]
+        set_rng_state(state["rng"][min(info.rank, len(state["rng"]) - 1)])
+    else:
+        torch.manual_seed(cfg.seed + info.rank)  # ranks draw different dropout masks
+
+    # Events a killed run logged after its last checkpoint are hidden (those at `step` came before it).
+    logger = Logger(out if info.is_main else None, info.rank, purge_step=step + 1 if previous else 0)
+    if info.is_main:
+        save_config(recipe.config, out / "config.yaml")
+    if previous is None:
+        logger.text("config", to_yaml(recipe.config))
+        recipe.prepare(module, logger)
+
+    wrapped = module
+    if info.is_distributed:
+        # static_graph: a generator has parameters a given target never uses (e.g. kernel-position
+        # encodings for an MLP); the set is fixed for a run, which static_graph lets DDP rely on.
+        wrapped = nn.parallel.DistributedDataParallel(
+            module, device_ids=[info.device.index] if info.device.type == "cuda" else None, static_graph=True)
+
+    def checkpoint() -> None:
+        states = _gather(rng_state(), info)
+        if info.is_main:
+            save_checkpoint(checkpoint_path(out / "checkpoints", step), module=module.state_dict(),
+                            optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
+                            scaler=scaler.state_dict(), step=step, skipped=skipped, rng=states, config=config_dict)
+            prune_checkpoints(out / "checkpoints", cfg.keep_checkpoints)
+        barrier()
+
+    def evaluate() -> dict[str, float]:
+        module.eval()
+        with torch.no_grad(), autocast_context(cfg.precision, info.device):
+            metrics = {f"eval/{k}": float(v) for k, v in recipe.evaluate(module).items()}
+        module.train()
+        logger.scalars(metrics, step)
+        if cfg.histogram_every == 0:
+            with torch.no_grad():
+                logger.weight_histograms(recipe.weights(module), step, prefix="weights/")
+        return metrics
+
+    module.train()
+    bar = ProgressBar(cfg.steps, initial=step, is_main=info.is_main, disable=None if cfg.progress is None else not cfg.progress)
+    window: dict[str, list[torch.Tensor]] = {}
+    started, window_start, window_steps = time.perf_counter(), time.perf_counter(), 0
+    metrics: dict[str, float] = {}
+    while step < cfg.steps:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(cfg.precision, info.device):
+            loss, extra = recipe.loss(wrapped, step, info)
+        # Backward runs even for a loss that will be skipped: under DDP every rank must finish the
+        # gradient all-reduce it started in the forward pass.
+        scaler.scale(loss).backward()
+        finite = torch.isfinite(loss.detach()).float()
+        if info.is_distributed:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if finite.item() < 1:
+            skipped += 1
+            logger.scalar("train/skipped_steps", skipped, step + 1)
+            if skipped > cfg.max_nonfinite:
+                bar.close()
+                raise NonFiniteLoss(
+                    f"the loss was NaN or infinite at {skipped} steps (last at step {step + 1}), more than "
+                    f"train.max_nonfinite={cfg.max_nonfinite}; lower train.lr (now {cfg.lr}), set "
+                    "train.grad_clip, or use train.precision=fp32. Checkpoints before the failure are in "
+                    f"{out / 'checkpoints'}")
+            grad_norm = torch.tensor(float("nan"))
+        else:
+            scaler.unscale_(optimizer)
+            limit = cfg.grad_clip if cfg.grad_clip is not None else math.inf
+            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, limit)
+            scaler.step(optimizer)
+            scaler.update()
+        with warnings.catch_warnings():  # a skipped first step triggers "scheduler before optimizer"
+            warnings.simplefilter("ignore", UserWarning)
+            schedule.step()
+        step += 1
+        window_steps += 1
+        for key, value in {"loss": loss, "grad_norm": grad_norm, **extra}.items():
+            window.setdefault(key, []).append(value.detach().float())
+        bar.update(loss=loss.item())
+
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            elapsed = time.perf_counter() - window_start
+            logged = {key: all_reduce_mean(torch.stack(values).nanmean()).item() for key, values in window.items()}
+            logged.update(lr=optimizer.param_groups[0]["lr"], steps_per_second=window_steps / elapsed)
+            logger.scalars(logged, step, prefix="train/")
+            window, window_start, window_steps = {}, time.perf_counter(), 0
+        if cfg.histogram_every and step % cfg.histogram_every == 0:
+            with torch.no_grad():
+                logger.weight_histograms(recipe.weights(module), step, prefix="weights/")
+        if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
+            metrics = evaluate()
+            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+            checkpoint()
+    bar.close()
+    if not metrics:  # resumed at the last step: nothing ran, evaluate what the checkpoint holds
+        metrics = evaluate()
+    result = {**metrics, "step": step, "train_seconds": time.perf_counter() - started, "skipped_steps": skipped}
+    logger.hparams(_hparams(recipe.hparams()), {f"hparam/{k.split('/')[-1]}": v for k, v in metrics.items()}, step)
+    logger.close()
+    return result
+
+
+def _hparams(values: dict[str, Any]) -> dict[str, Any]:
+    flat = _flatten(values)
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flat.items()}
+
+
+def _gather(state: dict, info: DistributedInfo) -> list[dict]:
+    """Every rank's RNG state, on rank 0 (a resumed rank continues its own dropout stream)."""
+    if not info.is_distributed:
+        return [state]
+    states: list[Any] = [None] * info.world_size
+    dist.all_gather_object(states, state)
+    return states

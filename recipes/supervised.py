@@ -1,0 +1,84 @@
+"""Supervised training of one target on one dataset: the shared half of the ``direct`` and ``uhn``
+recipes (data → task, target construction and checks, loss, evaluation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from hyperkit.config import ConfigError
+from hyperkit.data import load_dataset
+from hyperkit.engine.distributed import DistributedInfo
+from hyperkit.engine.trainer import Recipe, TrainConfig
+from hyperkit.tasks import Task, build_target, check_feed, classification_loss, make_task
+
+
+@dataclass
+class SupervisedConfig:
+    """Config shared by the supervised recipes.
+
+    Args:
+        recipe: the recipe name (``direct``, ``uhn``).
+        out: run folder: ``config.yaml``, TensorBoard events, ``checkpoints/``.
+        data: dataset spec, ``{name: digits, ...loader arguments}`` (see ``hyperkit.data``).
+        target: target spec, ``{name: mlp_digits, ...builder arguments}``; sizes the builder
+            takes from the data (``in_features``, ``num_classes`` …) are filled in.
+        train: optimisation settings.
+    """
+
+    recipe: str = "direct"
+    out: str = "runs/direct"
+    data: dict = field(default_factory=lambda: {"name": "digits"})
+    target: dict = field(default_factory=lambda: {"name": "mlp_digits"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_task(spec: dict) -> Task:
+    """Load the dataset a ``data:`` spec names and wrap it in a :class:`~hyperkit.tasks.Task`."""
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"data must be a mapping with a 'name' key (e.g. {{name: digits}}), got {spec!r}")
+    try:
+        return make_task(load_dataset(name, **spec))
+    except KeyError as err:
+        raise ConfigError(f"data: {err.args[0]}") from None
+    except TypeError as err:
+        raise ConfigError(f"data {name!r}: {err}") from None
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise ConfigError(f"data {name!r}: {err}") from None
+
+
+class SupervisedRecipe(Recipe):
+    """Train a module that maps the target's inputs to logits; subclasses build that module."""
+
+    config_class = SupervisedConfig
+
+    def build_module(self, target: nn.Module, task: Task) -> nn.Module:
+        raise NotImplementedError
+
+    def setup(self, device: torch.device) -> nn.Module:
+        cfg = self.config
+        self.task = load_task(cfg.data)
+        target = build_target(cfg.target, self.task)
+        check_feed(target, self.task, f"target {cfg.target.get('name')!r}")
+        module = self.build_module(target, self.task)
+        self.task.to(device)
+        return module
+
+    def loss(self, module: nn.Module, step: int, info: DistributedInfo):
+        cfg = self.config.train
+        batch = self.task.batch(step, cfg.batch_size, cfg.seed, info.rank, info.world_size)
+        loss, correct = classification_loss(module(*batch.inputs), batch)
+        return loss, {"accuracy": correct.float() / len(batch)}
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        total_loss, correct, count = 0.0, 0, 0
+        for batch in self.task.test_batches(self.config.train.eval_batch_size):
+            loss, right = classification_loss(module(*batch.inputs), batch)
+            total_loss += loss.item() * len(batch)
+            correct += int(right)
+            count += len(batch)
+        return {"loss": total_loss / count, "accuracy": correct / count}

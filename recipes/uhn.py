@@ -1,0 +1,91 @@
+"""``uhn``: a generator emits every weight of a fixed target; only the generator is trained.
+
+Each training step generates all weights from their descriptors, runs the target with them and
+back-propagates into the generator. Before the first step, the statistics-matching phase
+(``init``) makes every generated tensor start with the mean and spread of PyTorch's default
+initialisation of that tensor.
+
+    hyperkit run uhn/digits_mlp
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn as nn
+
+import hyperkit
+from hyperkit.config import ConfigError, to_dict
+from hyperkit.engine.tensorboard import Logger
+from hyperkit.recipes import register_recipe
+from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe
+from hyperkit.tasks import Task
+
+
+@dataclass
+class GeneratorConfig:
+    """Arguments of :class:`hyperkit.Generator` (see its docstring)."""
+
+    head: Literal["scalar", "lowrank", "flat"] = "lowrank"
+    width: int = 128
+    num_blocks: int = 2
+    fourier_features: int = 2048
+    sigma: float = 1.0
+    rank: int = 8
+    structure_encoder: bool = False
+    chunk_size: int | None = 65536
+    checkpoint: bool = False
+    scale_by_init: bool = True
+
+
+@dataclass
+class InitConfig:
+    """The statistics-matching phase (:func:`hyperkit.init_statistics`); ``steps: 0`` skips it."""
+
+    steps: int = 500
+    lr: float = 1e-3
+    tolerance: float = 0.1
+    sample: int = 4096
+
+
+@dataclass
+class UHNConfig(SupervisedConfig):
+    """:class:`~hyperkit.recipes.supervised.SupervisedConfig` plus the generator and its init."""
+
+    recipe: str = "uhn"
+    out: str = "runs/uhn"
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+
+
+@register_recipe
+class UHN(SupervisedRecipe):
+    """The trainable module is :class:`hyperkit.Generated`: generator + frozen target template."""
+
+    name = "uhn"
+    config_class = UHNConfig
+
+    def build_module(self, target: nn.Module, task: Task) -> nn.Module:
+        spec = hyperkit.describe(target, task=task.descriptor())
+        try:
+            generator = hyperkit.Generator(spec, **to_dict(self.config.generator), seed=self.config.train.seed)
+        except ValueError as err:
+            raise ConfigError(f"generator: {err}") from None
+        return hyperkit.Generated(generator, target, spec)
+
+    def prepare(self, module: nn.Module, logger: Logger) -> None:
+        cfg = self.config.init
+        if cfg.steps == 0:
+            return
+        report = hyperkit.init_statistics(module.generator, module.spec, steps=cfg.steps, lr=cfg.lr,
+                                          tolerance=cfg.tolerance, sample=cfg.sample, seed=self.config.train.seed)
+        for i, value in enumerate(report.losses):
+            logger.scalar("init/loss", value, i)
+        logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps,
+                        "init/converged": float(report.converged)}, 0)
+
+    def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """The generated target weights (histogram tags ``weights/<target parameter>``)."""
+        return {name: value.detach() for name, value in module.weights().items()}
