@@ -117,16 +117,17 @@ def _sbm_edges(labels: np.ndarray, num_classes: int, p_in: float, p_out: float,
 
 
 @register_dataset
-def planetoid(root: str | Path, name: str = "Cora") -> GraphData:
+def planetoid(root: str | Path, dataset: str = "Cora") -> GraphData:
     """A Planetoid citation graph (Cora, CiteSeer, PubMed; Yang et al., 2016) with its public split.
 
     Read through torch_geometric's ``Planetoid`` only when the raw files already exist, because
     otherwise it would download them. The public validation nodes are in neither mask.
 
     Args:
-        root: folder holding ``<name>/raw/ind.<name>.{x,tx,allx,y,ty,ally,graph,test.index}``
-            (torch_geometric's layout); the processed tensors are cached in ``<name>/processed``.
-        name: ``"Cora"``, ``"CiteSeer"`` or ``"PubMed"`` (default ``"Cora"``).
+        root: folder holding ``<dataset>/raw/ind.<dataset>.{x,tx,allx,y,ty,ally,graph,test.index}``
+            (torch_geometric's layout); the processed tensors are cached in ``<dataset>/processed``.
+        dataset: ``"Cora"``, ``"CiteSeer"`` or ``"PubMed"`` (default ``"Cora"``); not ``name``,
+            which a config's data spec uses for the loader (``{name: planetoid, dataset: PubMed}``).
 
     Shapes:
         Cora: x ``(2708, 1433)``, edge_index ``(2, 10556)``, y and masks ``(2708,)``;
@@ -139,14 +140,14 @@ def planetoid(root: str | Path, name: str = "Cora") -> GraphData:
         >>> graph = planetoid("~/data/planetoid", "Cora")  # doctest: +SKIP
     """
     root = Path(root).expanduser()
-    raw_names = [f"ind.{name.lower()}.{part}" for part in PLANETOID_RAW]
-    find_files([root / name / "raw"], raw_names, f"Planetoid {name}")
+    raw_names = [f"ind.{dataset.lower()}.{part}" for part in PLANETOID_RAW]
+    find_files([root / dataset / "raw"], raw_names, f"Planetoid {dataset}")
     from torch_geometric.datasets import Planetoid  # imported late: only this loader needs it
 
-    dataset = Planetoid(str(root), name)
-    data = dataset[0]
+    graphs = Planetoid(str(root), dataset)
+    data = graphs[0]
     train, test = (np.flatnonzero(mask.numpy()) for mask in (data.train_mask, data.test_mask))
-    return _graph_data(data.x, data.edge_index, data.y.numpy(), train, test, dataset.num_classes)
+    return _graph_data(data.x, data.edge_index, data.y.numpy(), train, test, graphs.num_classes)
 
 
 def _graph_data(x: torch.Tensor, edge_index: torch.Tensor, labels: np.ndarray, train: np.ndarray,
