@@ -264,8 +264,6 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
         scaler.load_state_dict(state["scaler"])
         step, skipped = state["step"], state["skipped"]
         set_rng_state(state["rng"][min(info.rank, len(state["rng"]) - 1)])
-    else:
-        torch.manual_seed(cfg.seed + info.rank)  # ranks draw different dropout masks
 
     # Events a killed run logged after its last checkpoint are hidden (those at `step` came before it).
     logger = Logger(out if info.is_main else None, info.rank, purge_step=step + 1 if previous else 0)
@@ -273,7 +271,8 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
         save_config(recipe.config, out / "config.yaml")
     if previous is None:
         logger.text("config", to_yaml(recipe.config))
-        recipe.prepare(module, logger)
+        recipe.prepare(module, logger)  # identical on every rank: same seed so far
+        torch.manual_seed(cfg.seed + info.rank)  # from here ranks draw different dropout masks
 
     wrapped = module
     if info.is_distributed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from pathlib import Path
@@ -28,12 +29,16 @@ def test_every_recipe_has_debug_configs_for_every_task():
 @pytest.mark.parametrize("name", DEBUG)
 def test_debug_config_runs_through_the_cli(name, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["run", name, f"out={out}", "train.steps=12", "train.checkpoint_every=6", "init.steps=5"
-                 if name.startswith("uhn") else "train.log_every=3"]) == 0
+    extra = ["init.steps=5"] if name.startswith("uhn") else []
+    assert main(["run", name, f"out={out}", "train.steps=12", "train.checkpoint_every=6", "train.log_every=3",
+                 "train.warmup_steps=1", *extra]) == 0
     assert "eval/accuracy" in capsys.readouterr().out
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000006.pt", "step_00000012.pt"]
     assert (out / "config.yaml").is_file()
-    accuracy = read_scalars(out)["eval/accuracy"]
+    scalars = read_scalars(out)
+    losses = [value for _, value in scalars["train/loss"]]
+    assert len(losses) == 4 and all(map(math.isfinite, losses)) and losses[-1] < losses[0]
+    accuracy = scalars["eval/accuracy"]
     assert accuracy[-1][0] == 12 and 0.0 <= accuracy[-1][1] <= 1.0
 
 
@@ -60,7 +65,6 @@ def test_tensorboard_holds_what_a_run_logged(tmp_path):
     assert scalars["eval/accuracy"][-1][1] == pytest.approx(result["eval/accuracy"])
     assert len(scalars["init/loss"]) == 30
     # learning rate after step 5 of a 4-step warm-up, 16-step cosine from 1e-3 to 0
-    import math
     assert scalars["train/lr"][0][1] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 1 / 16)), rel=1e-5)
     assert all(g > 0 for _, g in scalars["train/grad_norm"])
     weights = [t for t in read_histogram_tags(out) if t.startswith("weights/")]
