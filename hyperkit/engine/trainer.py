@@ -126,7 +126,7 @@ class TrainConfig:
         if not self.lr > 0:
             raise ConfigError(f"{source}.lr must be positive, got {self.lr}")
         if self.warmup_steps > self.steps:
-            raise ConfigError(f"{source}.warmup_steps ({self.warmup_steps}) exceeds {source}.steps ({self.steps})")
+            raise ConfigError(f"{source}.warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"{source}.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
         if self.grad_clip is not None and not self.grad_clip > 0:

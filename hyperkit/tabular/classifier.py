@@ -1,0 +1,269 @@
+"""``MotherNetClassifier``: scikit-learn's interface to MotherNet.
+
+``fit`` is one forward pass of the hypernetwork over the training rows; it produces ``child_``, a
+small plain MLP, and ``predict`` / ``predict_proba`` use only that child. The preprocessing
+(imputation of missing values by the training mean, standardisation with training statistics,
+optionally a quantile transform, PCA when there are more features than the model reads) is
+fitted on the training rows and applied identically at predict time.
+
+Example:
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MotherNetClassifier().fit(X[::2], y[::2])
+    >>> clf.score(X[1::2], y[1::2]) > 0.8
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import QuantileTransformer
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+
+from hyperkit.tabular.model import MotherNet
+
+__all__ = ["MotherNetClassifier", "load_pretrained", "predict_numpy"]
+
+PRETRAINED = Path(__file__).parent / "pretrained" / "mothernet_cpu.pt"
+
+
+def load_pretrained(path: str | Path | None = None, device: str = "cpu") -> MotherNet:
+    """Load a MotherNet saved by :func:`save_pretrained` (``torch.load(weights_only=True)``).
+
+    The last model loaded stays cached (keyed by file, modification time and device), so fitting
+    many classifiers reads the file once. Treat it as read-only.
+
+    Args:
+        path: the file; default: the model that ships with hyperkit.
+        device: where to put it.
+    """
+    path = Path(path) if path is not None else PRETRAINED
+    key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else None, str(device))
+    if key not in _LOADED:
+        _LOADED.clear()  # keep one model in memory
+        _LOADED[key] = _load(path, device)
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple, MotherNet] = {}
+
+
+def _load(path: Path, device: str) -> MotherNet:
+    if not path.is_file():
+        raise FileNotFoundError(f"no MotherNet weights at {path}; train one with `hyperkit run mothernet/cpu` "
+                                "and export it with hyperkit.tabular.save_pretrained, or pass model=<file>")
+    state = torch.load(path, map_location=device, weights_only=True)
+    model = MotherNet(**state["arguments"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+def save_pretrained(model: MotherNet, arguments: dict, path: str | Path, **info) -> Path:
+    """Save ``model`` with the constructor ``arguments`` needed to rebuild it (plus ``info``:
+    config, steps, training time), in a file :func:`load_pretrained` reads safely."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"arguments": dict(arguments), "model": model.state_dict(), "info": info}, path)
+    return path
+
+
+def predict_numpy(arrays: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Class probabilities from :meth:`MotherNetClassifier.export` arrays, with NumPy only.
+
+    Shapes:
+        X ``(n, d)`` raw features (NaN allowed) → ``(n, num_classes)``.
+    """
+    x = _preprocess(arrays, np.asarray(X, dtype=np.float64))
+    proba = 0.0
+    for m in range(arrays["num_members"]):
+        h = np.maximum(x @ arrays[f"w0_{m}"].T + arrays[f"b0_{m}"], 0)
+        h = np.maximum(h @ arrays[f"w1_{m}"].T + arrays[f"b1_{m}"], 0)
+        logits = h @ arrays[f"w2_{m}"].T + arrays[f"b2_{m}"]
+        logits -= logits.max(1, keepdims=True)
+        e = np.exp(logits)
+        proba = proba + e / e.sum(1, keepdims=True)
+    return proba / arrays["num_members"]
+
+
+def _preprocess(arrays: dict, x: np.ndarray) -> np.ndarray:
+    """Impute, (quantile-transform), standardise and clip like the training tables."""
+    x = np.where(np.isnan(x), arrays["impute"], x)
+    if "quantile" in arrays:
+        x = arrays["quantile"].transform(x)
+    if "pca_components" in arrays:
+        x = (x - arrays["pca_mean"]) @ arrays["pca_components"].T
+    return np.clip((x - arrays["mean"]) / arrays["std"], -10, 10)
+
+
+class _Ensemble(nn.Module):
+    """Average of the members' class probabilities (members: dense child MLPs)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x).softmax(-1) for m in self.members]).mean(0).log()
+
+
+class MotherNetClassifier(ClassifierMixin, BaseEstimator):
+    """Tabular classification by one forward pass of a pretrained hypernetwork (MotherNet).
+
+    Args:
+        model: a :class:`~hyperkit.tabular.model.MotherNet`, a path to saved weights, or ``None``
+            for the pretrained model that ships with hyperkit.
+        n_estimators: ensemble size; member ``k > 0`` sees the features and the class ids in a
+            random order (a different child each), and the probabilities are averaged.
+        quantile: apply a quantile transform (to a normal) to each feature before standardising;
+            helps with skewed, heavy-tailed columns.
+        max_context_rows: at most this many training rows go through the transformer (a stratified
+            random subset beyond that: attention cost grows with the square of the rows).
+        device: ``cpu`` or ``cuda`` for the forward pass.
+        random_state: seed of the permutations and row subsets.
+
+    Limits: at most ``model.max_classes`` classes (10 for the shipped model; more is an error).
+    Tables with more features than ``model.max_features`` (100) are reduced to that many principal
+    components fitted on the training rows. Features must be numeric (encode categories first);
+    NaN means missing.
+
+    Attributes:
+        classes_: the class labels, sorted.
+        child_: the generated classifier, a plain ``nn.Module`` mapping preprocessed features
+            (:meth:`transform`) to log-probabilities over ``classes_``.
+        n_features_in_: number of input features.
+    """
+
+    def __init__(self, model: MotherNet | str | Path | None = None, n_estimators: int = 1, quantile: bool = False,
+                 max_context_rows: int = 2048, device: str = "cpu", random_state: int | None = 0):
+        self.model = model
+        self.n_estimators = n_estimators
+        self.quantile = quantile
+        self.max_context_rows = max_context_rows
+        self.device = device
+        self.random_state = random_state
+
+    def _model(self) -> MotherNet:
+        if isinstance(self.model, MotherNet):
+            return self.model.to(self.device).eval()
+        return load_pretrained(self.model, self.device)
+
+    def _validate(self, X, y=None, reset: bool = False):
+        try:
+            if y is None:
+                return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
+            return validate_data(self, X, y, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
+        except ValueError as err:
+            if "could not convert" in str(err) or "dtype" in str(err):
+                raise ValueError(f"MotherNetClassifier needs numeric features ({err}); encode categorical "
+                                 "columns first, e.g. with sklearn.preprocessing.OrdinalEncoder") from None
+            raise
+
+    def fit(self, X, y) -> "MotherNetClassifier":
+        """Generate the child from the training rows ``X (n, d)`` and labels ``y (n,)``."""
+        X, y = self._validate(X, y, reset=True)
+        check_classification_targets(y)
+        model = self._model()
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) > model.max_classes:
+            raise ValueError(f"{len(self.classes_)} classes, but this MotherNet handles at most {model.max_classes}; "
+                             "group rare classes, or use a one-vs-rest wrapper (sklearn.multiclass.OneVsRestClassifier)")
+        rng = np.random.default_rng(self.random_state)
+        arrays = self._fit_preprocessing(X, model.max_features)
+        x = _preprocess(arrays, X)
+        rows = self._context_rows(codes, rng)
+        members = [self._member(model, x[rows], codes[rows], rng, k) for k in range(self.n_estimators)]
+        for m, (w0, b0, w1, b1, w2, b2) in enumerate(members):
+            arrays.update({f"w0_{m}": w0, f"b0_{m}": b0, f"w1_{m}": w1, f"b1_{m}": b1, f"w2_{m}": w2, f"b2_{m}": b2})
+        arrays["num_members"] = len(members)
+        self.arrays_ = arrays
+        self.child_ = self._child_module(members)
+        return self
+
+    def _fit_preprocessing(self, X: np.ndarray, max_features: int) -> dict:
+        with np.errstate(all="ignore"):
+            impute = np.nan_to_num(np.nanmean(X, axis=0)) if X.size else np.zeros(X.shape[1])
+        arrays: dict = {"impute": impute}
+        x = np.where(np.isnan(X), impute, X)
+        if self.quantile:
+            arrays["quantile"] = QuantileTransformer(n_quantiles=min(1000, len(x)), output_distribution="normal",
+                                                     random_state=0).fit(x)
+            x = arrays["quantile"].transform(x)
+        if x.shape[1] > max_features:
+            pca = PCA(n_components=min(max_features, len(x)), random_state=0).fit(x)
+            arrays["pca_mean"], arrays["pca_components"] = pca.mean_, pca.components_
+            x = pca.transform(x)
+        std = x.std(0)
+        arrays["mean"], arrays["std"] = x.mean(0), np.where(std > 1e-12, std, 1.0)
+        return arrays
+
+    def _context_rows(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if len(codes) <= self.max_context_rows:
+            return np.arange(len(codes))
+        share = self.max_context_rows / len(codes)  # stratified: every class keeps its share
+        picks = [rng.choice(idx, max(1, int(round(len(idx) * share))), replace=False)
+                 for idx in (np.flatnonzero(codes == c) for c in np.unique(codes))]
+        return np.sort(np.concatenate(picks))
+
+    @torch.no_grad()
+    def _member(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator, k: int):
+        """One child as dense arrays over the real features and classes (permuted for ``k > 0``)."""
+        d, num_classes = x.shape[1], len(self.classes_)
+        feature_order = np.arange(d) if k == 0 else rng.permutation(d)
+        label_order = np.arange(num_classes) if k == 0 else rng.permutation(num_classes)
+        scale = math.sqrt(model.max_features / d)
+        padded = np.zeros((1, len(x), model.max_features), dtype=np.float32)
+        padded[0, :, :d] = x[:, feature_order] * scale
+        device = next(model.parameters()).device
+        params = model(torch.from_numpy(padded).to(device), torch.from_numpy(label_order[codes][None]).to(device))
+        dense = model.child_module(params).to_dense()
+        w0 = dense[0].weight.double().cpu().numpy()[:, :d] * scale
+        w0 = w0[:, np.argsort(feature_order)]  # back to the original column order
+        w2 = dense[4].weight.double().cpu().numpy()[label_order]  # row c: the slot class c was given
+        b2 = dense[4].bias.double().cpu().numpy()[label_order]
+        return (w0, dense[0].bias.double().cpu().numpy(), dense[2].weight.double().cpu().numpy(),
+                dense[2].bias.double().cpu().numpy(), w2, b2)
+
+    @staticmethod
+    def _child_module(members) -> nn.Module:
+        def dense(w0, b0, w1, b1, w2, b2) -> nn.Sequential:
+            layers = [nn.Linear(w.shape[1], w.shape[0]) for w in (w0, w1, w2)]
+            for layer, w, b in zip(layers, (w0, w1, w2), (b0, b1, b2)):
+                layer.weight.data = torch.from_numpy(w).float()
+                layer.bias.data = torch.from_numpy(b).float()
+            return nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2], nn.LogSoftmax(-1))
+
+        nets = [dense(*m) for m in members]
+        return nets[0] if len(nets) == 1 else _Ensemble(nets)
+
+    def transform(self, X) -> np.ndarray:
+        """The preprocessed features ``child_`` reads, ``(n, d')``."""
+        check_is_fitted(self)
+        return _preprocess(self.arrays_, self._validate(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``(n, len(classes_))`` from the child alone."""
+        check_is_fitted(self)
+        return predict_numpy(self.arrays_, self._validate(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels ``(n,)``."""
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+    def export(self) -> dict:
+        """Everything prediction needs, as NumPy arrays (and a fitted QuantileTransformer when
+        ``quantile=True``), for :func:`predict_numpy` without torch."""
+        check_is_fitted(self)
+        return {**self.arrays_, "classes": self.classes_}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags

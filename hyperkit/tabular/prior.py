@@ -1,0 +1,201 @@
+"""Synthetic classification tasks for meta-training tabular in-context learners (MotherNet, TabPFN).
+
+Every training step of MotherNet reads a batch of freshly sampled small classification tables. A
+:class:`Prior` draws them from a configurable mixture of three families:
+
+- ``mlp`` — a random structural causal model in the style of TabPFN's MLP prior (Hollmann et al.,
+  2023): independent causes go through a random MLP (random depth, width, activation, sparse
+  weights, Gaussian noise at every unit); the features are a random subset of the hidden units
+  and the label thresholds a unit of the last layer, so features are causes, effects or
+  siblings of the label.
+- ``gp`` — features uniform in a box, the label latent a Gaussian-process sample with an RBF kernel
+  (random Fourier features, Rahimi & Recht 2007) and a random length scale.
+- ``boolean`` — binary features, the label an OR of random conjunctions of literals with label noise.
+
+A task's continuous label latent becomes ``C`` classes by thresholds at random quantiles (classes
+shuffled); some columns are made categorical (quantile bins with shuffled integer codes). Sampling
+is NumPy on the CPU; a training recipe measures its share of a step.
+
+Example:
+    >>> prior = Prior(max_features=20, max_classes=5)
+    >>> batch = prior.sample(batch_size=4, num_rows=64, rng=np.random.default_rng(0))
+    >>> batch.x.shape, batch.y.shape, int(batch.num_classes.max()) <= 5
+    ((4, 64, 20), (4, 64), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Prior", "TaskBatch", "boolean_task", "gp_task", "mlp_task", "to_classes"]
+
+_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "relu": lambda h: np.maximum(h, 0.0),
+    "leaky_relu": lambda h: np.where(h > 0, h, 0.1 * h),
+    "sin": np.sin,
+    "abs": np.abs,
+    "identity": lambda h: h,
+}
+
+
+@dataclass
+class TaskBatch:
+    """A batch of classification tables of equal row count, features zero-padded to ``max_features``.
+
+    Args:
+        x: features; columns ``>= num_features[b]`` are zero.
+        y: class ids in ``0 .. num_classes[b] - 1``.
+        num_features: real feature count of each table.
+        num_classes: class count of each table.
+        split: rows ``[:split]`` are the training rows, the rest the test rows.
+
+    Shapes:
+        x ``(B, N, F)`` float32, y ``(B, N)`` int64, num_features and num_classes ``(B,)`` int64.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    num_features: np.ndarray
+    num_classes: np.ndarray
+    split: int
+
+
+def to_classes(latent: np.ndarray, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Cut a latent at ``num_classes - 1`` random quantiles; shuffle the class ids.
+
+    Quantile levels are drawn from a Dirichlet so class sizes vary but no class is empty in
+    expectation. Example: ``to_classes(np.arange(10.), 2, rng)`` gives two contiguous groups.
+    """
+    levels = np.cumsum(rng.dirichlet(np.full(num_classes, 2.0)))[:-1]
+    cuts = np.quantile(latent, levels)
+    classes = np.searchsorted(cuts, latent)
+    return rng.permutation(num_classes)[classes]
+
+
+def mlp_task(num_rows: int, num_features: int, rng: np.random.Generator,
+             noise: tuple[float, float] = (0.003, 0.1)) -> tuple[np.ndarray, np.ndarray]:
+    """Features and label latent from a random MLP structural causal model.
+
+    Returns:
+        ``x (num_rows, num_features)``, ``latent (num_rows,)``.
+    """
+    depth = int(rng.integers(1, 5))
+    width = int(max(rng.integers(8, 64), np.ceil((num_features + 1) / depth) + 1))
+    activation = _ACTIVATIONS[rng.choice(list(_ACTIVATIONS))]
+    sigma = np.exp(rng.uniform(np.log(noise[0]), np.log(noise[1])))
+    num_causes = int(rng.integers(2, max(3, width)))
+    h = rng.normal(size=(num_rows, num_causes)) if rng.random() < 0.7 else rng.uniform(-1.7, 1.7, (num_rows, num_causes))
+    units = []
+    for _ in range(depth):
+        weight = rng.normal(size=(h.shape[1], width)) / np.sqrt(h.shape[1])
+        weight *= rng.random(weight.shape) < rng.uniform(0.3, 1.0)  # sparse causal links
+        h = activation(h @ weight + rng.normal(size=width) * 0.5) + sigma * rng.normal(size=(num_rows, width))
+        units.append(h)
+    hidden = np.concatenate(units, axis=1)
+    target = hidden.shape[1] - width + int(rng.integers(width))  # a unit of the last layer
+    candidates = np.delete(np.arange(hidden.shape[1]), target)
+    chosen = rng.choice(candidates, size=num_features, replace=False)
+    return hidden[:, chosen], hidden[:, target]
+
+
+def gp_task(num_rows: int, num_features: int, rng: np.random.Generator,
+            num_frequencies: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform features and a Gaussian-process (RBF kernel) label latent."""
+    x = rng.uniform(-1.0, 1.0, (num_rows, num_features))
+    relevant = rng.random(num_features) < rng.uniform(0.3, 1.0)
+    relevant[rng.integers(num_features)] = True
+    length_scale = np.exp(rng.uniform(np.log(0.2), np.log(2.0))) * np.sqrt(relevant.sum())
+    frequencies = rng.normal(size=(int(relevant.sum()), num_frequencies)) / length_scale
+    phases = rng.uniform(0, 2 * np.pi, num_frequencies)
+    latent = np.cos(x[:, relevant] @ frequencies + phases) @ rng.normal(size=num_frequencies)
+    return x, latent + 0.05 * latent.std() * rng.normal(size=num_rows)
+
+
+def boolean_task(num_rows: int, num_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Binary features; the label is an OR of random conjunctions, with a few labels flipped.
+
+    The returned latent is already the binary label (0/1)."""
+    x = (rng.random((num_rows, num_features)) < rng.uniform(0.2, 0.8, num_features)).astype(np.float64)
+    label = np.zeros(num_rows, dtype=bool)
+    for _ in range(int(rng.integers(1, 4))):
+        literals = rng.choice(num_features, size=min(num_features, int(rng.integers(1, 4))), replace=False)
+        negated = rng.random(len(literals)) < 0.5
+        label |= np.all(x[:, literals].astype(bool) != negated, axis=1)
+    flip = rng.random(num_rows) < rng.uniform(0.0, 0.1)
+    return x, (label ^ flip).astype(np.float64)
+
+
+def _make_categorical(x: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
+    """Replace a random share of the columns by shuffled integer codes of quantile bins."""
+    for column in np.flatnonzero(rng.random(x.shape[1]) < fraction):
+        bins = int(rng.integers(2, 11))
+        cuts = np.quantile(x[:, column], np.linspace(0, 1, bins + 1)[1:-1])
+        x[:, column] = rng.permutation(bins)[np.searchsorted(cuts, x[:, column])]
+    return x
+
+
+@dataclass
+class Prior:
+    """A mixture of task families with random sizes.
+
+    Args:
+        max_features: features are padded to this many; a task has 1 .. ``max_features`` (drawn
+            log-uniformly, so small tables are common, as in practice).
+        max_classes: a task has 2 .. ``max_classes`` classes; ``binary_fraction`` of the
+            multi-class-capable tasks are binary, the rest uniform over 3 .. ``max_classes`` (output
+            slot ``c`` is only trained by tasks with more than ``c`` classes, so many-class tasks
+            must be common).
+        weights: sampling weights of the families ``mlp``, ``gp``, ``boolean``.
+        binary_fraction: share of binary tasks among ``mlp`` and ``gp`` tasks.
+        categorical_probability: chance that a task has categorical columns at all.
+        categorical_fraction: share of columns made categorical in such a task.
+        train_fraction: range of the share of rows that are training rows.
+    """
+
+    max_features: int = 100
+    max_classes: int = 10
+    weights: dict = field(default_factory=lambda: {"mlp": 0.7, "gp": 0.2, "boolean": 0.1})
+    binary_fraction: float = 0.3
+    categorical_probability: float = 0.2
+    categorical_fraction: float = 0.3
+    train_fraction: tuple[float, float] = (0.5, 0.9)
+
+    def __post_init__(self):
+        unknown = set(self.weights) - {"mlp", "gp", "boolean"}
+        if unknown or not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
+            raise ValueError(f"prior weights must be non-negative numbers for 'mlp', 'gp', 'boolean' with a "
+                             f"positive sum; got {self.weights}")
+        if self.max_classes < 2 or self.max_features < 1:
+            raise ValueError(f"need max_classes >= 2 and max_features >= 1, got {self.max_classes}, {self.max_features}")
+
+    def _task(self, num_rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+        names = list(self.weights)
+        p = np.array([self.weights[n] for n in names], dtype=float)
+        family = names[rng.choice(len(names), p=p / p.sum())]
+        num_features = int(np.exp(rng.uniform(0, np.log(self.max_features + 1))))
+        num_features = min(max(num_features, 1), self.max_features)
+        if family == "boolean":
+            x, latent = boolean_task(num_rows, num_features, rng)
+            return x, latent.astype(np.int64), 2
+        x, latent = (mlp_task if family == "mlp" else gp_task)(num_rows, num_features, rng)
+        binary = self.max_classes == 2 or rng.random() < self.binary_fraction
+        num_classes = 2 if binary else int(rng.integers(3, self.max_classes + 1))
+        if rng.random() < self.categorical_probability:
+            x = _make_categorical(x, rng, self.categorical_fraction)
+        return x, to_classes(latent, num_classes, rng), num_classes
+
+    def sample(self, batch_size: int, num_rows: int, rng: np.random.Generator) -> TaskBatch:
+        """``batch_size`` tables of ``num_rows`` rows (features unscaled, zero-padded)."""
+        x = np.zeros((batch_size, num_rows, self.max_features), dtype=np.float32)
+        y = np.zeros((batch_size, num_rows), dtype=np.int64)
+        num_features = np.zeros(batch_size, dtype=np.int64)
+        num_classes = np.zeros(batch_size, dtype=np.int64)
+        for b in range(batch_size):
+            features, labels, classes = self._task(num_rows, rng)
+            x[b, :, : features.shape[1]] = features
+            y[b], num_features[b], num_classes[b] = labels, features.shape[1], classes
+        split = int(num_rows * rng.uniform(*self.train_fraction))
+        return TaskBatch(x, y, num_features, num_classes, min(max(split, 2), num_rows - 1))
