@@ -1,0 +1,97 @@
+"""MotherNetClassifier mechanics with a small untrained MotherNet: the folded child is exact,
+preprocessing is the same at fit and predict time, and bad input is refused clearly."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_wine
+
+from hyperkit.tabular.classifier import MotherNetClassifier, predict_numpy
+from hyperkit.tabular.model import MotherNet, prepare_tables
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return MotherNet(max_features=20, max_classes=5, embedding_size=32, num_layers=1, num_heads=2,
+                     feedforward_size=64, decoder_width=64, child_hidden=16, child_rank=4).eval()
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X, y = load_wine(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    return X[order], np.array(["barolo", "grignolino", "barbera"])[y[order]]
+
+
+def test_the_folded_child_equals_the_hypernetwork_on_padded_standardised_tables(model, wine):
+    X, y = wine
+    clf = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    codes = np.unique(y[:100], return_inverse=True)[1]
+    padded = torch.zeros(1, len(X), 20)
+    padded[0, :, :13] = torch.tensor(X, dtype=torch.float32)
+    x = prepare_tables(padded, torch.tensor([13]), 100)
+    with torch.no_grad():
+        expected = model.logits(x[:, :100], torch.tensor(codes)[None], x[:, 100:])[0, :, :3].softmax(-1)
+    assert np.allclose(clf.predict_proba(X[100:]), expected.numpy(), atol=1e-5)
+    child = clf.child_(torch.tensor(clf.transform(X[100:]), dtype=torch.float32)).exp()
+    assert np.allclose(child.detach().numpy(), expected.numpy(), atol=1e-5)
+    assert set(clf.predict(X[100:])) <= set(clf.classes_) and list(clf.classes_) == sorted(set(y))
+
+
+def test_ensemble_members_see_permuted_features_and_labels(model, wine):
+    X, y = wine
+    one = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    four = MotherNetClassifier(model=model, n_estimators=4).fit(X[:100], y[:100])
+    proba = four.predict_proba(X[100:])
+    assert np.allclose(proba.sum(1), 1) and not np.allclose(proba, one.predict_proba(X[100:]))
+    child = four.child_(torch.tensor(four.transform(X[100:]), dtype=torch.float32)).exp().detach().numpy()
+    assert np.allclose(child, proba, atol=1e-5)
+
+
+def test_pickle_and_numpy_export_predict_identically(model, wine):
+    X, y = wine
+    clf = MotherNetClassifier(model=model, n_estimators=2, quantile=True).fit(X[:100], y[:100])
+    again = pickle.loads(pickle.dumps(clf))
+    assert np.array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert np.allclose(predict_numpy(clf.export(), X), clf.predict_proba(X))
+
+
+def test_missing_values_mean_the_training_mean_at_fit_and_predict_time(model, wine):
+    X, y = wine
+    holes = X[:100].copy()
+    holes[::7, 3] = np.nan
+    clf = MotherNetClassifier(model=model).fit(holes, y[:100])
+    mean = np.nanmean(holes[:, 3])
+    row = X[100:101].copy()
+    filled, missing = row.copy(), row.copy()
+    filled[0, 3], missing[0, 3] = mean, np.nan
+    assert np.allclose(clf.predict_proba(missing), clf.predict_proba(filled))
+
+
+def test_constant_columns_many_features_and_arbitrary_labels(model):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 30))  # more features than the model's 20: PCA to 20
+    X[:, 5] = 3.0
+    y = np.where(X[:, 0] > 0, -1, 7)
+    clf = MotherNetClassifier(model=model).fit(X, y)
+    assert clf.arrays_["pca_components"].shape == (20, 30)
+    assert set(clf.predict(X)) <= {-1, 7} and clf.predict_proba(X).shape == (60, 2)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_bad_input_is_refused_with_advice(model):
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    with pytest.raises(ValueError, match="at most 5.*OneVsRestClassifier"):
+        MotherNetClassifier(model=model).fit(X, np.arange(40) % 6)
+    with pytest.raises(ValueError, match="numeric features.*OrdinalEncoder"):
+        MotherNetClassifier(model=model).fit(np.array([["a", "b"]] * 10), np.arange(10) % 2)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MotherNetClassifier(model=model).fit(X, np.linspace(0, 1, 40))
+    clf = MotherNetClassifier(model=model).fit(X, np.arange(40) % 2)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :3])
