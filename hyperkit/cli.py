@@ -88,6 +88,67 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_table(path: str, target: str | None) -> tuple[list[str], "np.ndarray", list[str] | None]:
+    """Read a CSV with a header: numeric feature columns (empty cells are missing) and, when
+    ``target`` is given, that column as labels (kept as strings)."""
+    import csv
+
+    import numpy as np
+
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    if not rows:
+        raise ValueError(f"{path} is empty; expected a header row and data rows")
+    header, body = rows[0], [r for r in rows[1:] if r]
+    if target is not None and target not in header:
+        raise ValueError(f"{path} has no column {target!r}; its columns: {', '.join(header)}")
+    labels = [r[header.index(target)] for r in body] if target is not None else None
+    names = [h for h in header if h != target]
+    columns = [header.index(h) for h in names]
+    values = np.full((len(body), len(names)), np.nan)
+    for i, row in enumerate(body):
+        for j, c in enumerate(columns):
+            cell = row[c].strip() if c < len(row) else ""
+            if cell in ("", "NA", "NaN", "nan"):
+                continue
+            try:
+                values[i, j] = float(cell)
+            except ValueError:
+                raise ValueError(f"{path}, row {i + 2}, column {names[j]!r}: {cell!r} is not a number; "
+                                 "encode categorical columns as numbers first") from None
+    return names, values, labels
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Fit MotherNet on a training CSV and predict the rows of a test CSV."""
+    import csv
+
+    from hyperkit.tabular.classifier import MotherNetClassifier
+
+    train_names, x_train, y_train = _read_table(args.train, args.target)
+    test_names, x_test, _ = _read_table(args.test, args.target if args.target in _header(args.test) else None)
+    if test_names != train_names:
+        raise ValueError(f"{args.test} has feature columns {test_names}, but {args.train} has {train_names}")
+    clf = MotherNetClassifier(model=args.model, n_estimators=args.estimators).fit(x_train, y_train)
+    proba = clf.predict_proba(x_test)
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    writer = csv.writer(out)
+    writer.writerow([args.target] + [f"probability_{c}" for c in clf.classes_])
+    for label, row in zip(clf.classes_[proba.argmax(1)], proba):
+        writer.writerow([label] + [f"{p:.6f}" for p in row])
+    if args.out:
+        out.close()
+        print(f"wrote {len(proba)} predictions to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _header(path: str) -> list[str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as file:
+        return next(csv.reader(file), [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyperkit", description="hypernetworks for any PyTorch target")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(fn=cmd_validate)
+    p = sub.add_parser("predict", help=cmd_predict.__doc__)
+    p.add_argument("--train", required=True, help="CSV with a header row, including the target column")
+    p.add_argument("--test", required=True, help="CSV with the same feature columns (target column optional)")
+    p.add_argument("--target", required=True, help="name of the label column")
+    p.add_argument("--out", default=None, help="output CSV (default: standard output)")
+    p.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
+    p.add_argument("--estimators", type=int, default=1, help="ensemble size (feature/label permutations)")
+    p.set_defaults(fn=cmd_predict)
     p = sub.add_parser("ls", help=cmd_ls.__doc__)
     p.set_defaults(fn=cmd_ls)
     p = sub.add_parser("demo", help=cmd_demo.__doc__)

@@ -95,3 +95,31 @@ def test_bad_input_is_refused_with_advice(model):
     clf = MotherNetClassifier(model=model).fit(X, np.arange(40) % 2)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :3])
+
+
+def test_predict_command_reads_csvs_and_writes_predictions(model, wine, tmp_path, capsys):
+    from hyperkit.cli import main
+    from hyperkit.tabular.classifier import load_pretrained, save_pretrained
+
+    X, y = wine
+    arguments = dict(max_features=20, max_classes=5, embedding_size=32, num_layers=1, num_heads=2,
+                     feedforward_size=64, decoder_width=64, child_hidden=16, child_rank=4)
+    weights = save_pretrained(model, arguments, tmp_path / "tiny.pt", steps=0)
+    assert torch.equal(load_pretrained(weights).feature_in.weight, model.feature_in.weight)
+    header = ",".join([f"f{i}" for i in range(13)] + ["kind"])
+    cell = lambda v: "" if np.isnan(v) else repr(float(v))  # noqa: E731 - an empty cell is missing
+    test = X[100:110].copy()
+    test[0, 2] = np.nan
+    for name, table, labels in (("train.csv", X[:100], y[:100]), ("test.csv", test, y[100:110])):
+        lines = [",".join([*map(cell, row), label]) for row, label in zip(table, labels)]
+        (tmp_path / name).write_text("\n".join([header, *lines]) + "\n")
+    assert main(["predict", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
+                 "--target", "kind", "--model", str(weights), "--out", str(tmp_path / "out.csv")]) == 0
+    out = (tmp_path / "out.csv").read_text().splitlines()
+    assert out[0] == "kind,probability_barbera,probability_barolo,probability_grignolino" and len(out) == 11
+    expected = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    assert [line.split(",")[0] for line in out[1:]] == list(expected.predict(test))
+    (tmp_path / "bad.csv").write_text(header + "\n" + ",".join(["x"] * 13 + ["barolo"]) + "\n")
+    assert main(["predict", "--train", str(tmp_path / "bad.csv"), "--test", str(tmp_path / "test.csv"),
+                 "--target", "kind", "--model", str(weights)]) == 2
+    assert "is not a number; encode categorical columns" in capsys.readouterr().err
