@@ -14,6 +14,8 @@ range serves embeddings (std 1) and 4096-wide layers (std 0.009) alike.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from typing import Sequence
 
@@ -228,50 +230,94 @@ class Generator(nn.Module):
     def _rescale(self, spec: TargetSpec, out: torch.Tensor) -> torch.Tensor:
         if not self.scale_by_init:
             return out
-        mean, scale = (v.to(out.device, out.dtype) for v in spec.init_vectors())
+        key = ("init_vectors", str(out.device), out.dtype)
+        if key not in spec._cache:
+            # Built outside inference mode (and cloned): ``scale`` is saved for backward.
+            with torch.inference_mode(False):
+                spec._cache[key] = tuple(v.to(out.device, out.dtype, copy=True) for v in spec.init_vectors())
+        mean, scale = spec._cache[key]
         return torch.addcmul(mean, scale, out)
 
     def _descriptors(self, spec: TargetSpec, device) -> dict:
-        """Raw descriptor tensors of ``spec``, cached per device (descriptors are deterministic)."""
-        key = ("raw", str(device))
+        """Raw descriptor tensors of ``spec``, cached per device (descriptors are deterministic).
+
+        Each axis field keeps its distinct values (``unique``) and, per slot, indices into them
+        (``inverse``): the Fourier features and their projection run once per distinct value."""
+        key = ("descriptors", str(device))
         if key not in spec._cache:
-            context = torch.tensor([spec.context(n) for n in spec.params], device=device)
-            per_field: dict[str, list[torch.Tensor]] = {f: [] for f in AXIS_FIELDS}
-            slots = []  # (tensor index, dim, field, position in per_field[field])
-            for t, p in enumerate(spec.params.values()):
-                for d, (size, axis) in enumerate(zip(p.shape, p.axes)):
-                    for a in axis:
-                        slots.append((t, d, a.field, len(per_field[a.field])))
-                        per_field[a.field].append(a.values(size).float().to(device))
-            tokens = torch.tensor([[l.index, l.index / max(len(spec.layers) - 1, 1), stable_id(l.type)]
-                                   + [l.structure.get(f, 0.0) for f in LAYER_FIELDS] for l in spec.layers],
-                                  device=device, dtype=torch.float32)
-            spec._cache[key] = {"context": context, "per_field": per_field, "slots": slots, "tokens": tokens}
+            # Built outside inference mode: these index tensors are saved for backward later.
+            with torch.inference_mode(False):
+                spec._cache[key] = self._build_descriptors(spec, device)
         return spec._cache[key]
+
+    @staticmethod
+    def _build_descriptors(spec: TargetSpec, device) -> dict:
+        context = torch.tensor([spec.context(n) for n in spec.params], device=device)
+        per_field: dict[str, list[torch.Tensor]] = {f: [] for f in AXIS_FIELDS}
+        slots = []  # (tensor index, dim, field, position in per_field[field])
+        for t, p in enumerate(spec.params.values()):
+            for d, (size, axis) in enumerate(zip(p.shape, p.axes)):
+                for a in axis:
+                    slots.append((t, d, a.field, len(per_field[a.field])))
+                    per_field[a.field].append(a.values(size).float())
+        unique, inverse = {}, {}
+        for f, values in per_field.items():
+            if values:
+                u, inv = torch.unique(torch.cat(values), return_inverse=True)
+                unique[f] = u.to(device)
+                inverse[f] = [i.to(device) for i in inv.split([len(v) for v in values])]
+        tokens = torch.tensor([[l.index, l.index / max(len(spec.layers) - 1, 1), stable_id(l.type)]
+                               + [l.structure.get(f, 0.0) for f in LAYER_FIELDS] for l in spec.layers],
+                              device=device, dtype=torch.float32)
+        return {"context": context, "unique": unique, "inverse": inverse, "slots": slots, "tokens": tokens}
+
+    def _fourier(self, spec: TargetSpec) -> dict:
+        """Normalised descriptors and their Fourier features for ``spec``: constant for fixed
+        buffers, so computed once and cached in ``spec`` for this generator.
+
+        The entry is rebuilt whenever a buffer it depends on is replaced (``.to(device/dtype)``,
+        ``functional_call``) or modified in place (``load_state_dict``): it keeps the buffers it
+        was built from and their version counters. Features are built without autograd, so the
+        cache holds no graph."""
+        sources = [self.normalizer.lo, self.normalizer.hi, self.normalizer.multiplier, self.context_features.B,
+                   *(self.axis_features[f].B for f in AXIS_FIELDS)]
+        key = ("fourier", id(self))
+        entry = spec._cache.get(key)
+        if entry is None or any(a is not b or a._version != v for (a, v), b in zip(entry["sources"], sources)):
+            desc = self._descriptors(spec, self.context_in.weight.device)
+            with torch.inference_mode(False), torch.no_grad():
+                entry = {
+                    "sources": [(b, b._version) for b in sources],
+                    "context": self.context_features(self.normalizer(desc["context"], CONTEXT_FIELDS)),
+                    "axes": {f: self.axis_features[f](self.normalizer(u.unsqueeze(-1), (f,)))
+                             for f, u in desc["unique"].items()},
+                    "tokens": (self.normalizer(desc["tokens"], _TOKEN_FIELDS)
+                               if self.structure is not None else None),
+                }
+            spec._cache[key] = entry
+        return entry
+
+    def _base(self, spec: TargetSpec, cond: torch.Tensor | None) -> torch.Tensor:
+        """Per-tensor trunk input from the context fields: ``(batch?, T, W)``."""
+        features = self._fourier(spec)
+        base = self.context_in(features["context"])
+        if self.structure is not None:
+            base = base + self.structure(features["tokens"])
+        if cond is not None:
+            base = base + cond.unsqueeze(-2)
+        return base
 
     def _encode(self, spec: TargetSpec, cond: torch.Tensor | None):
         """Trunk inputs before broadcasting: per-tensor context ``(batch?, T, W)`` and per-dimension
         axis projections ``contrib[t][d]`` of shape ``(size_d, W)`` (``None`` where no field maps to
         that dimension). The trunk input of weight ``(i_0, i_1, …)`` of tensor ``t`` is
         ``base_t + Π_d contrib[t][d][i_d]``."""
-        device = self.context_in.weight.device
-        desc = self._descriptors(spec, device)
-        x = self.normalizer(desc["context"], CONTEXT_FIELDS)
-        base = self.context_in(self.context_features(x))
-        if self.structure is not None:
-            tokens = self.normalizer(desc["tokens"], _TOKEN_FIELDS)
-            base = base + self.structure(tokens)
-        if cond is not None:
-            base = base + cond.unsqueeze(-2)
-        encoded = {}
-        for f, values in desc["per_field"].items():
-            if values:
-                sizes = [len(v) for v in values]
-                features = self.axis_features[f](self.normalizer(torch.cat(values).unsqueeze(-1), (f,)))
-                encoded[f] = self.axis_in[f](features).split(sizes)
+        desc = self._descriptors(spec, self.context_in.weight.device)
+        base = self._base(spec, cond)
+        projected = {f: self.axis_in[f](x) for f, x in self._fourier(spec)["axes"].items()}
         contrib = [[None] * len(p.shape) for p in spec.params.values()]
         for t, d, f, i in desc["slots"]:
-            c = encoded[f][i]
+            c = projected[f][desc["inverse"][f][i]]
             contrib[t][d] = c if contrib[t][d] is None else contrib[t][d] + c
         return base, contrib
 
@@ -325,41 +371,92 @@ class Generator(nn.Module):
         out = self._run_chunks(build, offsets[-1], self.out).squeeze(-1)
         return list(out.split([len(idx) for _, idx, _, _ in segments], dim=-1))
 
-    def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
-        base, contrib = self._encode(spec, cond)
-        rows, cols, plan = [], [], []
+    def _lowrank_plan(self, spec: TargetSpec) -> dict:
+        """Index tensors that batch the low-rank head over all tensors of ``spec`` (cached per device).
+
+        Trunk inputs are, in this order, the rows of the 0-d and 1-d tensors (a 0-d tensor has
+        one), the rows of the matrices and their columns (all dimensions after the first,
+        flattened); matrices of equal shape are adjacent, so one batched ``u @ vᵀ`` serves them.
+        Each input is ``base[t] + side[s] + Π_d Σ_k table[index[n, d, k]]`` where ``table`` holds
+        the projected distinct values of every axis field followed by a zero row (padding of the
+        sum) and a one row (padding of the product). ``order`` puts the outputs in ``spec`` order.
+        """
+        device = self.context_in.weight.device
+        key = ("lowrank_plan", str(device))
+        if key not in spec._cache:
+            with torch.inference_mode(False):
+                spec._cache[key] = self._build_lowrank_plan(spec, self._descriptors(spec, device), device)
+        return spec._cache[key]
+
+    @staticmethod
+    def _build_lowrank_plan(spec: TargetSpec, desc: dict, device) -> dict:
+        fields = list(desc["unique"])
+        offset = dict(zip(fields, itertools.accumulate((len(desc["unique"][f]) for f in fields), initial=0)))
+        zero = sum(len(u) for u in desc["unique"].values())
+        dims = [[[] for _ in p.shape] for p in spec.params.values()]  # table indices per (t, d, field)
+        for t, d, f, i in desc["slots"]:
+            dims[t][d].append(desc["inverse"][f][i].cpu() + offset[f])
+        shape = (max([len(p.shape) - 1 for p in spec.params.values()] + [1]),
+                 max([len(fs) for ds in dims for fs in ds] + [1]))
+
+        def inputs(t: int, side: int, n: int, terms_per_dim: list) -> tuple:
+            index = torch.full((n, *shape), zero, dtype=torch.long)
+            index[:, :, 0] = zero + 1  # dimensions without fields: factor 1
+            for d, terms in enumerate(terms_per_dim):
+                index[:, d, 0] = zero  # a dimension with no field adds nothing
+                for k, term in enumerate(terms):
+                    index[:, d, k] = term
+            return t, side, index
+
+        vectors, groups = [], {}
         for t, p in enumerate(spec.params.values()):
-            b = base[..., t, :].unsqueeze(-2)
-            if len(p.shape) == 0:
-                rows.append(b)
-                plan.append((t, 1, 0))
+            if len(p.shape) <= 1:  # 0-d: the context alone; 1-d: row side
+                vectors.append(inputs(t, 0, p.shape[0], [dims[t][0]]) if p.shape else inputs(t, 2, 1, [[]]))
                 continue
-            r = self._combine(b + self.side[0], contrib[t], [0], lambda d: slice(None))
-            rows.append(r.expand(*b.shape[:-2], p.shape[0], self.width))
-            if len(p.shape) == 1:
-                plan.append((t, p.shape[0], 0))
-                continue
-            rest = p.shape[1:]
-            j = torch.arange(math.prod(rest), device=base.device)
+            j = torch.arange(math.prod(p.shape[1:]))
             strides = [math.prod(p.shape[d + 1:]) for d in range(len(p.shape))]
-            c = self._combine(b + self.side[1], contrib[t], range(1, len(p.shape)),
-                              lambda d: (j // strides[d]) % p.shape[d])
-            cols.append(c.expand(*b.shape[:-2], math.prod(rest), self.width))
-            plan.append((t, p.shape[0], math.prod(rest)))
-        h0 = torch.cat(rows + cols, dim=-2)
+            col_terms = [[term[(j // strides[d]) % p.shape[d]] for term in dims[t][d]] for d in range(1, len(p.shape))]
+            groups.setdefault((p.shape[0], len(j)), []).append(
+                (inputs(t, 0, p.shape[0], [dims[t][0]]), inputs(t, 1, len(j), col_terms if any(col_terms) else [[]])))
+        rows = [r for members in groups.values() for r, _ in members]
+        cols = [c for members in groups.values() for _, c in members]
+        entries = vectors + rows + cols
+        sizes = torch.tensor([len(index) for _, _, index in entries])
+        numel = [p.numel for p in spec.params.values()]
+        start = dict(zip([t for t, _, _ in vectors + rows],
+                         itertools.accumulate((numel[t] for t, _, _ in vectors + rows), initial=0)))
+        order = torch.cat([torch.arange(start[t], start[t] + n) for t, n in enumerate(numel)])
+        return {
+            "tensor": torch.repeat_interleave(torch.tensor([t for t, _, _ in entries]), sizes).to(device),
+            "side": torch.repeat_interleave(torch.tensor([s for _, s, _ in entries]), sizes).to(device),
+            "index": torch.cat([index for _, _, index in entries]).to(device),
+            "splits": [sum(len(i) for _, _, i in part) for part in (vectors, rows, cols)],
+            "groups": [(len(members), n_r, n_c) for (n_r, n_c), members in groups.items()],
+            "order": None if torch.equal(order, torch.arange(len(order))) else order.to(device),
+        }
+
+    def _lowrank_inputs(self, spec: TargetSpec, cond, plan: dict) -> torch.Tensor:
+        """Trunk inputs of every row and column of every tensor, ``(batch?, rows + cols, W)``."""
+        base = self._base(spec, cond)
+        table = torch.cat([self.axis_in[f](x) for f, x in self._fourier(spec)["axes"].items()]
+                          + [base.new_zeros(1, self.width), base.new_ones(1, self.width)])
+        # unbind, not indexing: its backward stacks gradients instead of filling zero tensors.
+        summed = [functools.reduce(torch.add, d.unbind(1)) for d in table[plan["index"]].unbind(1)]
+        side = torch.cat([self.side, self.side.new_zeros(1, self.width)])
+        return base[..., plan["tensor"], :] + side[plan["side"]] + functools.reduce(torch.mul, summed)
+
+    def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
+        plan = self._lowrank_plan(spec)
+        h0 = self._lowrank_inputs(spec, cond, plan)
         h = self._run_chunks(lambda s, e: h0[..., s:e, :], h0.shape[-2], lambda x: x)
-        n_rows = sum(r.shape[-2] for r in rows)
-        h_rows, h_cols = h[..., :n_rows, :], h[..., n_rows:, :]
-        pieces, row_pos, col_pos = [], 0, 0
-        for t, n_r, n_c in plan:
-            hr = h_rows[..., row_pos:row_pos + n_r, :]
-            row_pos += n_r
-            if n_c == 0:
-                pieces.append(self.out(hr).squeeze(-1))
-                continue
-            hc = h_cols[..., col_pos:col_pos + n_c, :]
-            col_pos += n_c
-            u, v = self.out_u(hr), self.out_v(hc)
+        h_vectors, h_rows, h_cols = h.split(plan["splits"], dim=-2)
+        lead = h.shape[:-2]
+        pieces = [self.out(h_vectors).squeeze(-1)]
+        sizes = [(count, n_r, n_c) for count, n_r, n_c in plan["groups"]]
+        u_all = self.out_u(h_rows).split([count * n_r for count, n_r, _ in sizes], dim=-2)
+        v_all = self.out_v(h_cols).split([count * n_c for count, _, n_c in sizes], dim=-2)
+        for (count, n_r, n_c), u, v in zip(sizes, u_all, v_all):
+            u, v = u.view(*lead, count, n_r, self.rank), v.view(*lead, count, n_c, self.rank)
             # Centred factors: a component shared by every row (or column) would make the
             # product close to rank one; the tensor's mean comes from init_mean instead.
             if n_r > 1:
@@ -367,8 +464,9 @@ class Generator(nn.Module):
             if n_c > 1:
                 v = v - v.mean(-2, keepdim=True)
             w = u @ v.transpose(-1, -2) / math.sqrt(self.rank)
-            pieces.append(w.flatten(-2))
-        return torch.cat(pieces, dim=-1)
+            pieces.append(w.reshape(*lead, -1))
+        out = torch.cat(pieces, dim=-1)
+        return out if plan["order"] is None else out.index_select(-1, plan["order"])
 
     def _flat_head(self, spec: TargetSpec, cond) -> torch.Tensor:
         if spec.key() != self._flat_key:

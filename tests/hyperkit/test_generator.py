@@ -133,3 +133,85 @@ def test_structure_encoder_starts_as_a_no_op():
     assert torch.allclose(plain.flat(spec), with_structure.flat(spec), atol=1e-6)
     with_structure.flat(spec).sum().backward()
     assert with_structure.structure.mlp[-1].weight.grad.abs().sum() > 0
+
+
+def _lowrank_reference(gen, spec, cond=None):
+    """The low-rank head written tensor by tensor (the batched head must equal it)."""
+    base, contrib = gen._encode(spec, gen._condition(cond))
+    pieces = []
+    for t, p in enumerate(spec.params.values()):
+        b = base[..., t, :]
+        if len(p.shape) == 0:
+            pieces.append(gen.out(gen.trunk(b)))
+            continue
+        row = gen.trunk(b.unsqueeze(-2) + gen.side[0] + (contrib[t][0] if contrib[t][0] is not None else 0))
+        if len(p.shape) == 1:
+            pieces.append(gen.out(row).squeeze(-1).expand(*b.shape[:-1], p.shape[0]))
+            continue
+        grid = torch.ones(p.shape[1:] + (gen.width,))
+        has_field = False
+        for d in range(1, len(p.shape)):
+            if contrib[t][d] is not None:
+                has_field = True
+                grid = grid * contrib[t][d].view(*[-1 if k == d - 1 else 1 for k in range(len(p.shape) - 1)], gen.width)
+        col = gen.trunk(b.unsqueeze(-2) + gen.side[1] + (grid.reshape(-1, gen.width) if has_field else 0))
+        u, v = gen.out_u(row.expand(*b.shape[:-1], p.shape[0], gen.width)), gen.out_v(col)
+        u = u - u.mean(-2, keepdim=True) if p.shape[0] > 1 else u
+        v = v - v.mean(-2, keepdim=True) if v.shape[-2] > 1 else v
+        pieces.append((u @ v.transpose(-1, -2) / gen.rank ** 0.5).flatten(-2))
+    return gen._rescale(spec, torch.cat(pieces, dim=-1))
+
+
+@pytest.mark.parametrize("name", ["mlp_tiny", "cnn_digits", "gat_small", "transformer_tiny"])
+def test_batched_lowrank_head_equals_per_tensor_reference(name):
+    spec = hyperkit.describe(hyperkit.create_target(name))
+    torch.manual_seed(0)
+    gen = hyperkit.Generator(spec, head="lowrank", condition_size=3, rank=4, **SMALL)
+    cond = torch.randn(2, 3)
+    assert torch.allclose(gen.flat(spec, cond), _lowrank_reference(gen, spec, cond), atol=1e-6)
+    plain = hyperkit.Generator(spec, head="lowrank", rank=4, **SMALL)
+    assert torch.allclose(plain.flat(spec), _lowrank_reference(plain, spec), atol=1e-6)
+
+
+@pytest.mark.parametrize("target", [nn.LayerNorm(5), nn.Linear(3, 4, bias=False), nn.Conv1d(2, 3, 1, bias=False)])
+def test_lowrank_head_on_targets_with_only_vectors_or_only_matrices(target):
+    spec = hyperkit.describe(target)
+    gen = hyperkit.Generator(spec, head="lowrank", **SMALL)
+    params = gen(spec)
+    assert {k: v.shape for k, v in params.items()} == {k: v.shape for k, v in target.named_parameters()}
+    assert torch.allclose(gen.flat(spec), _lowrank_reference(gen, spec), atol=1e-6)
+
+
+def test_fourier_cache_follows_buffers_and_holds_no_graph():
+    spec = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
+    gen = hyperkit.Generator(spec, head="lowrank", **SMALL)
+    first = gen.flat(spec)
+    cached = spec._cache[("fourier", id(gen))]
+    assert cached["context"].grad_fn is None and not cached["context"].requires_grad
+    assert all(x.grad_fn is None for x in cached["axes"].values())
+    # In-place buffer changes (load_state_dict) rebuild the features: ranges of another target.
+    wide = hyperkit.Generator(hyperkit.describe(hyperkit.create_target("mlp_digits")), head="lowrank", **SMALL)
+    wide.load_state_dict(gen.state_dict(), strict=False)
+    other = hyperkit.Generator(hyperkit.describe(hyperkit.create_target("mlp_digits")), head="lowrank", **SMALL)
+    gen.load_state_dict({k: v for k, v in other.state_dict().items() if k.startswith("normalizer")}, strict=False)
+    after = gen.flat(spec)
+    assert not torch.allclose(first, after)
+    assert torch.equal(after, gen.flat(spec))
+    fresh = hyperkit.describe(hyperkit.create_target("mlp_tiny"))  # an empty cache
+    assert torch.allclose(after, gen.flat(fresh), atol=1e-6)
+    # Moving to another dtype replaces the buffers: features follow in that dtype.
+    double = gen.double().flat(spec)
+    assert double.dtype == torch.float64 and torch.allclose(double.float(), after, atol=1e-5)
+
+
+def test_generation_in_inference_mode_first_then_training():
+    model = hyperkit.create_target("mlp_tiny")
+    spec = hyperkit.describe(model)
+    for head in ("lowrank", "scalar"):
+        gen = hyperkit.Generator(spec, head=head, **SMALL)
+        with torch.inference_mode():
+            evaluated = gen.flat(spec)
+        loss = hyperkit.call(model, gen(spec), torch.randn(5, 4)).square().mean()
+        loss.backward()
+        assert gen.context_in.weight.grad.abs().sum() > 0
+        assert torch.allclose(evaluated, gen.flat(spec))
