@@ -21,8 +21,18 @@ from hyperkit.registry import create_target, list_targets, register_target
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # Imported on first use: scikit-learn adds about half a second to `import hyperkit`.
+    if name == "MotherNetClassifier":
+        from hyperkit.tabular import MotherNetClassifier
+
+        return MotherNetClassifier
+    raise AttributeError(f"module 'hyperkit' has no attribute {name!r}")
+
+
 __all__ = [
-    "AxisMap", "Generated", "Generator", "InitReport", "LayerDescription", "ParamInfo", "ParamSpec", "TargetSpec",
+    "AxisMap", "Generated", "Generator", "MotherNetClassifier", "InitReport", "LayerDescription", "ParamInfo", "ParamSpec", "TargetSpec",
     "call", "create_target", "describe", "init_statistics", "list_targets", "materialize",
     "register_layer", "register_target", "vcall",
 ]

@@ -76,6 +76,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a trained run for use outside training (mothernet: classifier weights)."""
+    from hyperkit.config import read_yaml
+    from hyperkit.recipes import RECIPES
+
+    name = read_yaml(os.path.join(args.run, "config.yaml")).get("recipe")
+    recipe = RECIPES.get(str(name))
+    if not hasattr(recipe, "export"):
+        raise ValueError(f"recipe {name!r} has nothing to export; `hyperkit export` serves: "
+                         + ", ".join(n for n in RECIPES.names() if hasattr(RECIPES.get(n), "export")))
+    print(f"wrote {recipe.export(args.run, args.out)}")
+    return 0
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     """List recipes and their packaged configs."""
     from hyperkit.recipes import RECIPES, list_configs
@@ -176,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
     p.add_argument("--estimators", type=int, default=1, help="ensemble size (feature/label permutations)")
     p.set_defaults(fn=cmd_predict)
+    p = sub.add_parser("export", help=cmd_export.__doc__)
+    p.add_argument("run", help="run folder (holds config.yaml and checkpoints/)")
+    p.add_argument("out", help="file to write")
+    p.set_defaults(fn=cmd_export)
     p = sub.add_parser("ls", help=cmd_ls.__doc__)
     p.set_defaults(fn=cmd_ls)
     p = sub.add_parser("demo", help=cmd_demo.__doc__)

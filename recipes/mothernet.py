@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -23,10 +24,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hyperkit.config import ConfigError, to_dict
+from hyperkit.config import ConfigError, from_dict, to_dict
+from hyperkit.engine.checkpoint import latest_checkpoint, load_checkpoint
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
+from hyperkit.tabular.classifier import save_pretrained
 from hyperkit.tabular.model import MotherNet, prepare_tables
 from hyperkit.tabular.prior import Prior, TaskBatch
 
@@ -166,3 +169,22 @@ class MotherNetRecipe(Recipe):
         x = prepare_tables(torch.from_numpy(batch.x), torch.from_numpy(batch.num_features), batch.split)
         x, y = x.to(self.device), torch.from_numpy(batch.y).to(self.device)
         return {k: v.detach() for k, v in module.model(x[:, : batch.split], y[:, : batch.split]).items()}
+
+    @staticmethod
+    def export(run: str | Path, path: str | Path) -> Path:
+        """Save the newest checkpoint of a ``mothernet`` run as classifier weights: the model's
+        arguments, its state, the run's config, step and total training time (read back with
+        :func:`hyperkit.tabular.load_pretrained`, ``torch.load(weights_only=True)``)."""
+        run = Path(run)
+        checkpoint = latest_checkpoint(run / "checkpoints") if (run / "checkpoints").is_dir() else None
+        if checkpoint is None:
+            raise FileNotFoundError(f"no checkpoint in {run / 'checkpoints'}; is {run} a mothernet run folder?")
+        state = load_checkpoint(checkpoint)
+        config = from_dict(MotherNetConfig, state["config"], source=str(checkpoint))
+        arguments = {"max_features": config.prior.max_features, "max_classes": config.prior.max_classes,
+                     **to_dict(config.model)}
+        model = MotherNet(**arguments)
+        model.load_state_dict({k.removeprefix("model."): v for k, v in state["module"].items()})
+        return save_pretrained(model, arguments, path, config=state["config"], step=state["step"],
+                               train_seconds=float(state.get("train_seconds", float("nan"))),
+                               source=str(checkpoint.name))

@@ -223,7 +223,8 @@ def train(recipe: Recipe, resume: bool = False) -> dict[str, float]:
             there is none).
 
     Returns:
-        ``{"eval/<metric>": value, ..., "step": steps, "train_seconds": wall time of the loop,
+        ``{"eval/<metric>": value, ..., "step": steps, "train_seconds": wall time of this call's
+        loop, "total_train_seconds": the same summed over every stretch of a resumed run,
         "skipped_steps": non-finite steps}`` (the same on every rank).
 
     Raises:
@@ -254,7 +255,7 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
     scaler = make_grad_scaler(cfg.precision, info.device)
     config_dict = to_dict(recipe.config)
 
-    step, skipped = 0, 0
+    step, skipped, seconds_before = 0, 0, 0.0
     if previous is not None:
         state = load_checkpoint(previous, map_location=info.device)
         _check_resume_config(state["config"], config_dict, previous)
@@ -263,6 +264,7 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
         step, skipped = state["step"], state["skipped"]
+        seconds_before = state.get("train_seconds", 0.0)
         set_rng_state(state["rng"][min(info.rank, len(state["rng"]) - 1)])
 
     # Events a killed run logged after its last checkpoint are hidden (those at `step` came before it).
@@ -286,7 +288,8 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
         if info.is_main:
             save_checkpoint(checkpoint_path(out / "checkpoints", step), module=module.state_dict(),
                             optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
-                            scaler=scaler.state_dict(), step=step, skipped=skipped, rng=states, config=config_dict)
+                            scaler=scaler.state_dict(), step=step, skipped=skipped, rng=states, config=config_dict,
+                            train_seconds=seconds_before + time.perf_counter() - started)
             prune_checkpoints(out / "checkpoints", cfg.keep_checkpoints)
         barrier()
 
@@ -359,7 +362,8 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
     bar.close()
     if not metrics:  # resumed at the last step: nothing ran, evaluate what the checkpoint holds
         metrics = evaluate()
-    result = {**metrics, "step": step, "train_seconds": time.perf_counter() - started, "skipped_steps": skipped}
+    result = {**metrics, "step": step, "train_seconds": time.perf_counter() - started,
+              "total_train_seconds": seconds_before + time.perf_counter() - started, "skipped_steps": skipped}
     logger.hparams(_hparams(recipe.hparams()), {f"hparam/{k.split('/')[-1]}": v for k, v in metrics.items()}, step)
     logger.close()
     return result

@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 from hyperkit.tabular.model import MotherNet
 
-__all__ = ["MotherNetClassifier", "load_pretrained", "predict_numpy"]
+__all__ = ["MotherNetClassifier", "load_pretrained", "predict_numpy", "save_pretrained"]
 
 PRETRAINED = Path(__file__).parent / "pretrained" / "mothernet_cpu.pt"
 
