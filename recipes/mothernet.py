@@ -184,7 +184,11 @@ class MotherNetRecipe(Recipe):
         arguments = {"max_features": config.prior.max_features, "max_classes": config.prior.max_classes,
                      **to_dict(config.model)}
         model = MotherNet(**arguments)
-        model.load_state_dict({k.removeprefix("model."): v for k, v in state["module"].items()})
+        if "ema" in state:  # trained with train.ema_decay: the averaged weights are the result
+            weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
+        else:
+            weights = state["module"]
+        model.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()})
         return save_pretrained(model, arguments, path, config=state["config"], step=state["step"],
                                train_seconds=float(state.get("train_seconds", float("nan"))),
                                source=str(checkpoint.name))

@@ -78,6 +78,8 @@ class TrainConfig:
         warmup_steps: linear warm-up steps before the cosine decay.
         min_lr_ratio: final learning rate as a fraction of ``lr``.
         grad_clip: clip the global gradient norm to this value; ``null`` disables clipping.
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g.
+            0.999) and evaluate, log and export it instead of the raw weights; ``null``: off.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; half precision needs CUDA).
         max_nonfinite: abort after more than this many steps with a non-finite loss.
         eval_every: evaluate every this many steps (0: only at the end).
@@ -100,6 +102,7 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
     grad_clip: float | None = 1.0
+    ema_decay: float | None = None
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     max_nonfinite: int = 20
     eval_every: int = 0
@@ -129,6 +132,8 @@ class TrainConfig:
             raise ConfigError(f"{source}.warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"{source}.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"{source}.ema_decay must lie in (0, 1) or be null, got {self.ema_decay}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"{source}.grad_clip must be positive or null, got {self.grad_clip}")
 
@@ -255,11 +260,17 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
     scaler = make_grad_scaler(cfg.precision, info.device)
     config_dict = to_dict(recipe.config)
 
+    ema = None
+    if cfg.ema_decay is not None:
+        ema = torch.optim.swa_utils.AveragedModel(
+            module, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay))
     step, skipped, seconds_before = 0, 0, 0.0
     if previous is not None:
         state = load_checkpoint(previous, map_location=info.device)
         _check_resume_config(state["config"], config_dict, previous)
         module.load_state_dict(state["module"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
@@ -286,22 +297,26 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
     def checkpoint() -> None:
         states = _gather(rng_state(), info)
         if info.is_main:
-            save_checkpoint(checkpoint_path(out / "checkpoints", step), module=module.state_dict(),
+            extra = {"ema": ema.state_dict()} if ema is not None else {}
+            save_checkpoint(checkpoint_path(out / "checkpoints", step), module=module.state_dict(), **extra,
                             optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
                             scaler=scaler.state_dict(), step=step, skipped=skipped, rng=states, config=config_dict,
                             train_seconds=seconds_before + time.perf_counter() - started)
             prune_checkpoints(out / "checkpoints", cfg.keep_checkpoints)
         barrier()
 
+    def evaluated() -> nn.Module:  # the weights that are evaluated, logged and exported
+        return ema.module if ema is not None else module
+
     def evaluate() -> dict[str, float]:
-        module.eval()
+        evaluated().eval()
         with torch.no_grad(), autocast_context(cfg.precision, info.device):
-            metrics = {f"eval/{k}": float(v) for k, v in recipe.evaluate(module).items()}
+            metrics = {f"eval/{k}": float(v) for k, v in recipe.evaluate(evaluated()).items()}
         module.train()
         logger.scalars(metrics, step)
         if cfg.histogram_every == 0:
             with torch.no_grad():
-                logger.weight_histograms(recipe.weights(module), step, prefix="weights/")
+                logger.weight_histograms(recipe.weights(evaluated()), step, prefix="weights/")
         return metrics
 
     module.train()
@@ -335,6 +350,8 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
             limit = cfg.grad_clip if cfg.grad_clip is not None else math.inf
             grad_norm = torch.nn.utils.clip_grad_norm_(parameters, limit)
             scaler.step(optimizer)
+            if ema is not None:
+                ema.update_parameters(module)
             scaler.update()
         with warnings.catch_warnings():  # a skipped first step triggers "scheduler before optimizer"
             warnings.simplefilter("ignore", UserWarning)
@@ -353,7 +370,7 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
             window, window_start, window_steps = {}, time.perf_counter(), 0
         if cfg.histogram_every and step % cfg.histogram_every == 0:
             with torch.no_grad():
-                logger.weight_histograms(recipe.weights(module), step, prefix="weights/")
+                logger.weight_histograms(recipe.weights(evaluated()), step, prefix="weights/")
         if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
             metrics = evaluate()
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

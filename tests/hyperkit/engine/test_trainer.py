@@ -70,3 +70,20 @@ def test_two_processes_match_one_with_the_same_global_batch(name, tmp_path):
     assert [v for _, v in one] == pytest.approx([v for _, v in two], rel=1e-4)
     # rank 0 alone wrote the run folder
     assert len(list((tmp_path / "2").glob("events.out.tfevents.*"))) == 1
+
+
+def test_ema_weights_are_evaluated_checkpointed_and_resumed(tmp_path):
+    from hyperkit.engine import load_checkpoint
+
+    config = ToyConfig(out=str(tmp_path / "full"))
+    config.train.ema_decay, config.train.checkpoint_every = 0.9, 25
+    result = train(Toy(config))
+    state = load_checkpoint(tmp_path / "full" / "checkpoints" / "step_00000050.pt")
+    assert result["eval/weight"] == pytest.approx(state["ema"]["module.weight"].item())
+    assert state["ema"]["module.weight"].item() != pytest.approx(state["module"]["weight"].item())
+
+    import shutil
+    shutil.copytree(tmp_path / "full", tmp_path / "killed")
+    (tmp_path / "killed" / "checkpoints" / "step_00000050.pt").unlink()
+    config.out = str(tmp_path / "killed")
+    assert train(Toy(config), resume=True)["eval/weight"] == result["eval/weight"]
