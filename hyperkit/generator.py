@@ -200,17 +200,36 @@ class Generator(nn.Module):
         """
         picks = [torch.randperm(p.numel, generator=generator)[:per_tensor] if p.numel > per_tensor
                  else torch.arange(p.numel) for p in spec.params.values()]
-        if self.head == "scalar":
-            values = self._scalar_head(spec, self._condition(condition), picks)
-        else:
+        return dict(zip(spec.params, self._values_at(spec, picks, condition)))
+
+    def sample_grid(self, spec: TargetSpec, rows: int, cols: int, condition: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Generated values on a random grid of up to ``rows × cols`` positions of every tensor
+        with at least two dimensions and two rows (dimensions after the first are flattened):
+        ``{name: (..., k_rows, k_cols)}``, for statistics across rows such as their correlation."""
+        picks, grids = [], {}
+        for name, p in spec.params.items():
+            if len(p.shape) < 2 or p.shape[0] < 2:
+                picks.append(torch.zeros(0, dtype=torch.long))
+                continue
+            width = p.numel // p.shape[0]
+            r = torch.randperm(p.shape[0], generator=generator)[:rows]
+            c = torch.randperm(width, generator=generator)[:cols]
+            grids[name] = (len(r), len(c))
+            picks.append((r[:, None] * width + c[None, :]).flatten())
+        values = dict(zip(spec.params, self._values_at(spec, picks, condition)))
+        return {name: values[name].unflatten(-1, grid) for name, grid in grids.items()}
+
+    def _values_at(self, spec: TargetSpec, picks: list[torch.Tensor], condition) -> list[torch.Tensor]:
+        """Generated values of each tensor at flat positions ``picks[t]`` (init scaling applied)."""
+        if self.head != "scalar":
             flat = self.flat(spec, condition)
-            values = [flat[..., start + idx.to(flat.device)]
-                      for start, idx in zip(spec.offsets.values(), picks)]
-            return dict(zip(spec.params, values))
-        out = {}
-        for (name, p), v in zip(spec.params.items(), values):
+            return [flat[..., start + idx.to(flat.device)] for start, idx in zip(spec.offsets.values(), picks)]
+        values = self._scalar_head(spec, self._condition(condition), picks)
+        out = []
+        for p, v in zip(spec.params.values(), values):
             mean, scale = (p.init_mean, p.scale) if self.scale_by_init else (0.0, 1.0)
-            out[name] = mean + scale * v
+            out.append(mean + scale * v)
         return out
 
     # ------------------------------------------------------------------ shared pieces

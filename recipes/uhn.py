@@ -42,12 +42,15 @@ class GeneratorConfig:
 
 @dataclass
 class InitConfig:
-    """The statistics-matching phase (:func:`hyperkit.init_statistics`); ``steps: 0`` skips it."""
+    """The statistics-matching phase (:func:`hyperkit.init_statistics`, whose arguments these are);
+    ``steps: 0`` skips it."""
 
     steps: int = 500
     lr: float = 1e-3
     tolerance: float = 0.1
     sample: int = 4096
+    decorrelate: float = 0.1
+    correlation_tolerance: float = 1.0
 
 
 @dataclass
@@ -79,12 +82,13 @@ class UHN(SupervisedRecipe):
         cfg = self.config.init
         if cfg.steps == 0:
             return
-        report = hyperkit.init_statistics(module.generator, module.spec, steps=cfg.steps, lr=cfg.lr,
-                                          tolerance=cfg.tolerance, sample=cfg.sample, seed=self.config.train.seed)
+        report = hyperkit.init_statistics(module.generator, module.spec, seed=self.config.train.seed, **to_dict(cfg))
         for i, value in enumerate(report.losses):
             logger.scalar("init/loss", value, i)
         logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps,
                         "init/converged": float(report.converged)}, 0)
+        if report.correlation:
+            logger.scalar("init/max_row_correlation", max(report.correlation.values()), 0)
 
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """The generated target weights (histogram tags ``weights/<target parameter>``)."""

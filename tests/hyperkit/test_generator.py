@@ -215,3 +215,27 @@ def test_generation_in_inference_mode_first_then_training():
         loss.backward()
         assert gen.context_in.weight.grad.abs().sum() > 0
         assert torch.allclose(evaluated, gen.flat(spec))
+
+
+def test_row_correlation_is_one_for_random_rows_and_large_for_shared_directions():
+    from hyperkit.init import row_correlation
+
+    torch.manual_seed(0)
+    random = row_correlation({"w": torch.randn(200, 32, 48)})["w"]
+    shared = row_correlation({"w": torch.randn(32, 1) @ torch.randn(1, 48) + 0.1 * torch.randn(32, 48)})["w"]
+    assert abs(random.item() - 1) < 0.05 and shared.item() > 20
+    assert row_correlation({"few_rows": torch.randn(3, 48)}) == {}
+
+
+def test_init_decorrelates_generated_rows():
+    from hyperkit.init import _correlations
+
+    spec = hyperkit.describe(hyperkit.create_target("mlp_digits"))
+    reports, worst = {}, {}
+    for weight in (0.0, 1.0):  # 0: UHN's L_init alone
+        torch.manual_seed(0)
+        gen = hyperkit.Generator(spec, head="lowrank", width=64, fourier_features=512, rank=64)
+        reports[weight] = hyperkit.init_statistics(gen, spec, steps=400, lr=3e-3, decorrelate=weight)
+        worst[weight] = max(_correlations(gen, [spec], 64, None, torch.Generator().manual_seed(0)).values())
+    assert reports[0.0].correlation == {} and reports[1.0].converged and reports[1.0].decorrelated
+    assert worst[1.0] < 2 < 4 < worst[0.0]
