@@ -38,10 +38,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train a generator for a digits MLP next to direct training and print both accuracies."""
+    """MotherNet on scikit-learn's tables next to two baselines (or: `demo uhn`, a generator vs direct training)."""
     from hyperkit.recipes.demo import main as demo
 
-    demo(steps=args.steps, seed=args.seed)
+    demo(args.which, steps=args.steps, seed=args.seed)
     return 0
 
 
@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help=cmd_ls.__doc__)
     p.set_defaults(fn=cmd_ls)
     p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("which", nargs="?", choices=["tabular", "uhn"], default="tabular")
+    p.add_argument("--steps", type=int, default=500, help="training steps of the uhn demo")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(fn=cmd_demo)
     return parser

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import yaml
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from hyperkit.config import ConfigError, from_dict, to_dict
 from hyperkit.engine.checkpoint import latest_checkpoint, load_checkpoint
 from hyperkit.engine.distributed import DistributedInfo
+from hyperkit.engine.tensorboard import read_scalars
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
 from hyperkit.tabular.classifier import save_pretrained
@@ -189,6 +191,24 @@ class MotherNetRecipe(Recipe):
         else:
             weights = state["module"]
         model.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()})
-        return save_pretrained(model, arguments, path, config=state["config"], step=state["step"],
-                               train_seconds=float(state.get("train_seconds", float("nan"))),
-                               source=str(checkpoint.name))
+        info = {"step": state["step"], "train_seconds": round(_logged_seconds(run, state["step"]), 1),
+                "source": f"{run.name}/checkpoints/{checkpoint.name}", "config": state["config"]}
+        path = save_pretrained(model, arguments, path, **info)
+        Path(path).with_suffix(".yaml").write_text(yaml.safe_dump(info, sort_keys=False))  # the record beside the weights
+        return path
+
+
+def _logged_seconds(run: Path, last_step: int) -> float:
+    """Training time up to ``last_step`` from the logged throughput (``train/steps_per_second``),
+    summed over every stretch of a resumed run; evaluation and checkpoint time is not counted."""
+    try:
+        logged = read_scalars(run).get("train/steps_per_second", [])
+    except FileNotFoundError:
+        return float("nan")
+    seconds, previous = 0.0, 0
+    for step, rate in sorted(logged):
+        if step > last_step:
+            break
+        seconds += (step - previous) / rate
+        previous = step
+    return seconds
