@@ -137,7 +137,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
     Attributes:
         classes_: the class labels, sorted.
         child_: the generated classifier, a plain ``nn.Module`` mapping preprocessed features
-            (:meth:`transform`) to log-probabilities over ``classes_``.
+            (:meth:`preprocess`) to log-probabilities over ``classes_``.
         n_features_in_: number of input features.
     """
 
@@ -155,10 +155,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             return self.model.to(self.device).eval()
         return load_pretrained(self.model, self.device)
 
-    def _validate(self, X, y=None, reset: bool = False):
+    def _validate(self, X, y="no_validation", reset: bool = False):
         try:
-            if y is None:
-                return validate_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
             return validate_data(self, X, y, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
         except ValueError as err:
             if "could not convert" in str(err) or "dtype" in str(err):
@@ -243,7 +241,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         nets = [dense(*m) for m in members]
         return nets[0] if len(nets) == 1 else _Ensemble(nets)
 
-    def transform(self, X) -> np.ndarray:
+    def preprocess(self, X) -> np.ndarray:
         """The preprocessed features ``child_`` reads, ``(n, d')``."""
         check_is_fitted(self)
         return _preprocess(self.arrays_, self._validate(X))
@@ -255,7 +253,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels ``(n,)``."""
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before classes_ exists
+        return self.classes_[proba.argmax(1)]
 
     def export(self) -> dict:
         """Everything prediction needs, as NumPy arrays (and a fitted QuantileTransformer when

@@ -38,7 +38,7 @@ def test_the_folded_child_equals_the_hypernetwork_on_padded_standardised_tables(
     with torch.no_grad():
         expected = model.logits(x[:, :100], torch.tensor(codes)[None], x[:, 100:])[0, :, :3].softmax(-1)
     assert np.allclose(clf.predict_proba(X[100:]), expected.numpy(), atol=1e-5)
-    child = clf.child_(torch.tensor(clf.transform(X[100:]), dtype=torch.float32)).exp()
+    child = clf.child_(torch.tensor(clf.preprocess(X[100:]), dtype=torch.float32)).exp()
     assert np.allclose(child.detach().numpy(), expected.numpy(), atol=1e-5)
     assert set(clf.predict(X[100:])) <= set(clf.classes_) and list(clf.classes_) == sorted(set(y))
 
@@ -49,7 +49,7 @@ def test_ensemble_members_see_permuted_features_and_labels(model, wine):
     four = MotherNetClassifier(model=model, n_estimators=4).fit(X[:100], y[:100])
     proba = four.predict_proba(X[100:])
     assert np.allclose(proba.sum(1), 1) and not np.allclose(proba, one.predict_proba(X[100:]))
-    child = four.child_(torch.tensor(four.transform(X[100:]), dtype=torch.float32)).exp().detach().numpy()
+    child = four.child_(torch.tensor(four.preprocess(X[100:]), dtype=torch.float32)).exp().detach().numpy()
     assert np.allclose(child, proba, atol=1e-5)
 
 
@@ -123,3 +123,13 @@ def test_predict_command_reads_csvs_and_writes_predictions(model, wine, tmp_path
     assert main(["predict", "--train", str(tmp_path / "bad.csv"), "--test", str(tmp_path / "test.csv"),
                  "--target", "kind", "--model", str(weights)]) == 2
     assert "is not a number; encode categorical columns" in capsys.readouterr().err
+
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+
+@parametrize_with_checks([MotherNetClassifier()])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """scikit-learn's own conformance checks, on the shipped pretrained model (its accuracy
+    checks need a model that has learned to classify)."""
+    check(estimator)
