@@ -31,6 +31,31 @@ HEADS = ("scalar", "lowrank", "flat")
 _TOKEN_FIELDS = ("layer", "depth", "layer_type") + LAYER_FIELDS
 
 
+class AxisProjection(nn.Linear):
+    """Projection of an axis field's Fourier features, initialised ``N(0, 2 / in_features)``:
+    unit-variance outputs keep the multiplicative axis term above the context term. A class of
+    its own so a generated generator (recursion) starts with this init, not ``nn.Linear``'s."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features, bias=False)
+        nn.init.normal_(self.weight, std=math.sqrt(2.0 / in_features))
+
+
+class LearnedVectors(nn.Module):
+    """A few learned vectors, initialised ``N(0, std²)``: the generator's row/column side codes and
+    the flat head's latent. A module of its own so a generator can itself be described and
+    generated (recursive hypernetworks).
+
+    Shapes:
+        weight ``(num, width)``.
+    """
+
+    def __init__(self, num: int, width: int, std: float):
+        super().__init__()
+        self.std = std
+        self.weight = nn.Parameter(torch.randn(num, width) * std)
+
+
 class ResidualBlock(nn.Module):
     """Pre-activation residual block: ``x + W₂ σ(LN(W₁ σ(LN(x))))`` (He et al., 2016)."""
 
@@ -154,20 +179,18 @@ class Generator(nn.Module):
         # cos a sin b), so every (row, column) pair gets its own trunk input. An additive path
         # (base + a_row + b_col) was tried first: through a near-linear trunk it made generated
         # matrices close to rank two and training stalled. Unit variance keeps it above the context.
-        self.axis_in = nn.ModuleDict({f: nn.Linear(axis_dim, self.width, bias=False) for f in AXIS_FIELDS})
-        for layer in self.axis_in.values():
-            nn.init.normal_(layer.weight, std=math.sqrt(2.0 / axis_dim))
+        self.axis_in = nn.ModuleDict({f: AxisProjection(axis_dim, self.width) for f in AXIS_FIELDS})
         self.structure = StructureEncoder(self.width) if structure_encoder else None
         if self.head == "scalar":
             self.out = nn.Linear(self.width, 1)
         else:
-            self.side = nn.Parameter(torch.randn(2, self.width) * 0.02)  # row side vs column side
+            self.side = LearnedVectors(2, self.width, std=0.02)  # row side vs column side
             self.out_u = nn.Linear(self.width, self.rank)
             self.out_v = nn.Linear(self.width, self.rank)
             self.out = nn.Linear(self.width, 1)  # 0-d and 1-d tensors: one value per row
 
     def _build_flat(self, spec: TargetSpec) -> None:
-        self.latent = None if self.condition_size else nn.Parameter(torch.randn(self.width))
+        self.latent = None if self.condition_size else LearnedVectors(1, self.width, std=1.0)
         self.out = nn.Linear(self.width, spec.num_weights)
         self._flat_key = spec.key()
 
@@ -461,7 +484,7 @@ class Generator(nn.Module):
                           + [base.new_zeros(1, self.width), base.new_ones(1, self.width)])
         # unbind, not indexing: its backward stacks gradients instead of filling zero tensors.
         summed = [functools.reduce(torch.add, d.unbind(1)) for d in table[plan["index"]].unbind(1)]
-        side = torch.cat([self.side, self.side.new_zeros(1, self.width)])
+        side = torch.cat([self.side.weight, self.side.weight.new_zeros(1, self.width)])
         return base[..., plan["tensor"], :] + side[plan["side"]] + functools.reduce(torch.mul, summed)
 
     def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
@@ -491,7 +514,7 @@ class Generator(nn.Module):
         if spec.key() != self._flat_key:
             raise ValueError("this flat-head generator was built for another target; the flat head "
                              "emits one fixed architecture (use head='scalar' or 'lowrank' for several)")
-        z = cond if cond is not None else self.latent
+        z = cond if cond is not None else self.latent.weight[0]
         return self.out(self.trunk(z))
 
     def extra_repr(self) -> str:

@@ -155,3 +155,24 @@ def _describe_pyg():
 
 
 _describe_pyg()
+
+
+def _describe_learned_vectors(m) -> LayerDescription:
+    num, width = m.weight.shape
+    return LayerDescription({"in_size": num, "out_size": width},
+                            {"weight": ParamInfo("embedding", _ROW_COL, std=m.std)})
+
+
+def _describe_axis_projection(m) -> LayerDescription:
+    return LayerDescription({"in_size": m.in_features, "out_size": m.out_features},
+                            {"weight": ParamInfo("weight", _ROW_COL, std=math.sqrt(2.0 / m.in_features))})
+
+
+def _register_generator_layers() -> None:
+    from hyperkit.generator import AxisProjection, LearnedVectors  # no import cycle: generator never imports layers
+
+    register_layer(LearnedVectors, "learned_vectors")(_describe_learned_vectors)
+    register_layer(AxisProjection, "axis_projection")(_describe_axis_projection)
+
+
+_register_generator_layers()

@@ -3,11 +3,12 @@
 One module per family; importing this package registers every builder.
 """
 
-from hyperkit.targets import cnn, gnn, mlp, tabular, transformer  # noqa: F401
+from hyperkit.targets import cnn, gnn, hypernet, mlp, tabular, transformer  # noqa: F401
 from hyperkit.targets.cnn import CNN
 from hyperkit.targets.gnn import GAT, GCN
+from hyperkit.targets.hypernet import Hypernet
 from hyperkit.targets.mlp import MLP
 from hyperkit.targets.tabular import LowRankLinear, MotherNetChild
 from hyperkit.targets.transformer import TransformerClassifier
 
-__all__ = ["CNN", "GAT", "GCN", "LowRankLinear", "MLP", "MotherNetChild", "TransformerClassifier"]
+__all__ = ["CNN", "GAT", "GCN", "Hypernet", "LowRankLinear", "MLP", "MotherNetChild", "TransformerClassifier"]

@@ -144,7 +144,7 @@ def _lowrank_reference(gen, spec, cond=None):
         if len(p.shape) == 0:
             pieces.append(gen.out(gen.trunk(b)))
             continue
-        row = gen.trunk(b.unsqueeze(-2) + gen.side[0] + (contrib[t][0] if contrib[t][0] is not None else 0))
+        row = gen.trunk(b.unsqueeze(-2) + gen.side.weight[0] + (contrib[t][0] if contrib[t][0] is not None else 0))
         if len(p.shape) == 1:
             pieces.append(gen.out(row).squeeze(-1).expand(*b.shape[:-1], p.shape[0]))
             continue
@@ -154,7 +154,7 @@ def _lowrank_reference(gen, spec, cond=None):
             if contrib[t][d] is not None:
                 has_field = True
                 grid = grid * contrib[t][d].view(*[-1 if k == d - 1 else 1 for k in range(len(p.shape) - 1)], gen.width)
-        col = gen.trunk(b.unsqueeze(-2) + gen.side[1] + (grid.reshape(-1, gen.width) if has_field else 0))
+        col = gen.trunk(b.unsqueeze(-2) + gen.side.weight[1] + (grid.reshape(-1, gen.width) if has_field else 0))
         u, v = gen.out_u(row.expand(*b.shape[:-1], p.shape[0], gen.width)), gen.out_v(col)
         u = u - u.mean(-2, keepdim=True) if p.shape[0] > 1 else u
         v = v - v.mean(-2, keepdim=True) if v.shape[-2] > 1 else v
