@@ -186,6 +186,10 @@ class Recipe:
         """Tensors to log as histograms (tag prefix ``weights/``); default: the module's parameters."""
         return {name: p.detach() for name, p in module.named_parameters() if p.requires_grad}
 
+    def lr_multiplier(self) -> float:
+        """Factor on ``train.lr`` (e.g. a smaller step for a deeper recursive chain); default 1."""
+        return 1.0
+
     def hparams(self) -> dict[str, Any]:
         """Hyperparameters for TensorBoard's HPARAMS tab; default: the whole config."""
         return to_dict(self.config)
@@ -255,7 +259,8 @@ def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool
     if info.is_main:
         ensure_writable(out)
     parameters = [p for p in module.parameters() if p.requires_grad]
-    optimizer = build_optimizer(((n, p) for n, p in module.named_parameters()), cfg.lr, cfg.weight_decay, cfg.betas)
+    lr = cfg.lr * recipe.lr_multiplier()
+    optimizer = build_optimizer(((n, p) for n, p in module.named_parameters()), lr, cfg.weight_decay, cfg.betas)
     schedule = cosine_with_warmup(optimizer, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
     scaler = make_grad_scaler(cfg.precision, info.device)
     config_dict = to_dict(recipe.config)

@@ -1,0 +1,103 @@
+"""``recursive``: a root generator emits a generator, which emits … the task network
+(H0 → H1 → … → HK → f); only H0 is trained, end to end through every level.
+
+    hyperkit run recursive/k2
+
+Before training, the top-down init (:func:`hyperkit.recursive.init_chain`) matches each level's
+generated tensors to their default-init statistics, one level after the other; without it deep
+chains diverge (UHN's finding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+import hyperkit
+from hyperkit.config import ConfigError, to_dict
+from hyperkit.engine.tensorboard import Logger
+from hyperkit.init import _tensor_stats
+from hyperkit.recipes import register_recipe
+from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe
+from hyperkit.recipes.uhn import GeneratorConfig
+from hyperkit.recursive import GeneratorChain, init_chain
+from hyperkit.tasks import Task
+
+
+@dataclass
+class ChainInitConfig:
+    """Arguments of :func:`hyperkit.recursive.init_chain`; ``steps_per_level: 0`` skips the phase."""
+
+    steps_per_level: int = 200
+    lr: float = 1e-3
+    decorrelate: float = 0.1
+
+
+@dataclass
+class RecursiveConfig(SupervisedConfig):
+    """The supervised config plus the chain: ``depth`` = K intermediate generators, every level
+    built with ``generator``; ``lr_depth_scale``: the run uses ``train.lr · lr_depth_scale^K``."""
+
+    recipe: str = "recursive"
+    out: str = "runs/recursive"
+    depth: int = 1
+    lr_depth_scale: float = 1.0
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    init: ChainInitConfig = field(default_factory=ChainInitConfig)
+
+
+class ChainModel(nn.Module):
+    """The task network run with the weights the chain generates."""
+
+    def __init__(self, chain: GeneratorChain, target: nn.Module):
+        super().__init__()
+        self.chain, self.target = chain, target.requires_grad_(False)
+
+    def forward(self, *inputs):
+        return hyperkit.call(self.target, self.chain(), *inputs)
+
+
+@register_recipe
+class Recursive(SupervisedRecipe):
+    """Supervised training of a :class:`~hyperkit.recursive.GeneratorChain`'s root."""
+
+    name = "recursive"
+    config_class = RecursiveConfig
+
+    def build_module(self, target: nn.Module, task: Task) -> nn.Module:
+        cfg = self.config
+        if cfg.depth < 0:
+            raise ConfigError(f"depth must be >= 0, got {cfg.depth}")
+        try:
+            chain = GeneratorChain(target, cfg.depth, task.descriptor(), **to_dict(cfg.generator), seed=cfg.train.seed)
+        except ValueError as err:
+            raise ConfigError(f"generator: {err}") from None
+        return ChainModel(chain, target)
+
+    def lr_multiplier(self) -> float:
+        return self.config.lr_depth_scale ** self.config.depth
+
+    def prepare(self, module: nn.Module, logger: Logger) -> None:
+        cfg = self.config.init
+        if cfg.steps_per_level == 0:
+            return
+        reports = init_chain(module.chain, cfg.steps_per_level, cfg.lr, decorrelate=cfg.decorrelate,
+                             seed=self.config.train.seed,
+                             on_step=lambda level, step, loss: logger.scalar(f"init/level{level}/loss", loss, step))
+        for report in reports:
+            logger.scalar(f"init/level{report.level}/max_error", report.max_error, 0)
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        metrics = super().evaluate(module)
+        # Generated-weight statistics per level: the worst |Δmean| or |Δstd| against each tensor's
+        # default init, in units of its init scale (level K + 1 is the task network).
+        for level, values in enumerate(module.chain.generate(), start=1):
+            stats = _tensor_stats(level, module.chain.specs[level - 1], values)
+            metrics[f"level{level}_max_stat_error"] = max(s.error() for s in stats)
+        return metrics
+
+    def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """The generated task-network weights (histograms ``weights/<parameter>``)."""
+        return {name: value.detach() for name, value in module.chain().items()}
