@@ -1,5 +1,6 @@
-"""``mothernet``: meta-train MotherNet on synthetic tables from the prior; it learns to emit a child
-MLP that classifies a table's test rows from its training rows.
+"""``mothernet``: meta-train MotherNet on synthetic tables, to emit a classifier per table.
+
+From a table's training rows it learns to emit a child MLP that classifies the test rows.
 
     hyperkit run mothernet/cpu
     torchrun --nproc_per_node=8 -m hyperkit run mothernet/paper train.precision=bf16

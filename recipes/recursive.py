@@ -1,5 +1,6 @@
-"""``recursive``: a root generator emits a generator, which emits … the task network
-(H0 → H1 → … → HK → f); only H0 is trained, end to end through every level.
+"""``recursive``: a root generator emits generators that emit the task network (H0 → … → f).
+
+Only H0 is trained, end to end through every level H1 … HK.
 
     hyperkit run recursive/k2
 
