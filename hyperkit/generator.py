@@ -214,6 +214,54 @@ class Generator(nn.Module):
             out = self._lowrank_head(spec, cond)
         return self._rescale(spec, out)
 
+    def generate_many(self, specs: Sequence[TargetSpec],
+                      conditions: Sequence[torch.Tensor | None] | None = None) -> list[dict[str, torch.Tensor]]:
+        """Weights of several targets in one pass (multi-model, multi-task training).
+
+        Targets with equal descriptors and the same condition tensor are generated once and share
+        the result. With the low-rank head, the rows and columns of every distinct target go
+        through the trunk together — one pass instead of one per target — when their conditions
+        have the same batch shape; other heads generate each distinct target in turn.
+
+        Args:
+            specs: described targets (any mix of architectures).
+            conditions: one condition per spec (``None`` entries for none); default: no conditions.
+
+        Returns:
+            ``[{name: tensor}, ...]``, one dict per spec, in order.
+
+        Example:
+            >>> import torch.nn as nn, hyperkit
+            >>> small, wide = (hyperkit.describe(nn.Sequential(nn.Linear(4, n), nn.ReLU(), nn.Linear(n, 2)))
+            ...                for n in (8, 32))
+            >>> gen = hyperkit.Generator([small, wide], head="lowrank", width=16, fourier_features=32)
+            >>> [p["0.weight"].shape for p in gen.generate_many([small, wide, small])]
+            [torch.Size([8, 4]), torch.Size([32, 4]), torch.Size([8, 4])]
+        """
+        conditions = list(conditions) if conditions is not None else [None] * len(specs)
+        if len(conditions) != len(specs):
+            raise ValueError(f"got {len(conditions)} conditions for {len(specs)} specs; give one per spec (or None)")
+        slots: dict[tuple, int] = {}
+        distinct: list[tuple[TargetSpec, torch.Tensor | None]] = []
+        for spec, condition in zip(specs, conditions):
+            key = (spec.key(), None if condition is None else id(condition))
+            if key not in slots:
+                slots[key] = len(distinct)
+                distinct.append((spec, condition))
+        shapes = {None if c is None else tuple(c.shape[:-1]) for _, c in distinct}
+        if self.head != "lowrank" or len(shapes) != 1:
+            flats = [self.flat(spec, condition) for spec, condition in distinct]
+        else:
+            plans = [self._lowrank_plan(spec) for spec, _ in distinct]
+            h0 = torch.cat([self._lowrank_inputs(spec, self._condition(c), plan)
+                            for (spec, c), plan in zip(distinct, plans)], dim=-2)
+            h = self._run_chunks(lambda s, e: h0[..., s:e, :], h0.shape[-2], lambda x: x)
+            sizes = [sum(plan["splits"]) for plan in plans]
+            flats = [self._rescale(spec, self._lowrank_output(plan, part))
+                     for (spec, _), plan, part in zip(distinct, plans, h.split(sizes, dim=-2))]
+        generated = [spec.unflatten(flat) for (spec, _), flat in zip(distinct, flats)]
+        return [generated[slots[(spec.key(), None if c is None else id(c))]] for spec, c in zip(specs, conditions)]
+
     def sample(self, spec: TargetSpec, per_tensor: int, condition: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Generated values at up to ``per_tensor`` random positions of each tensor (flattened).
@@ -490,7 +538,10 @@ class Generator(nn.Module):
     def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
         plan = self._lowrank_plan(spec)
         h0 = self._lowrank_inputs(spec, cond, plan)
-        h = self._run_chunks(lambda s, e: h0[..., s:e, :], h0.shape[-2], lambda x: x)
+        return self._lowrank_output(plan, self._run_chunks(lambda s, e: h0[..., s:e, :], h0.shape[-2], lambda x: x))
+
+    def _lowrank_output(self, plan: dict, h: torch.Tensor) -> torch.Tensor:
+        """Flat weights from the trunk outputs ``h`` of one spec's rows and columns."""
         h_vectors, h_rows, h_cols = h.split(plan["splits"], dim=-2)
         lead = h.shape[:-2]
         pieces = [self.out(h_vectors).squeeze(-1)]

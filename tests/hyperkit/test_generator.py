@@ -239,3 +239,22 @@ def test_init_decorrelates_generated_rows():
         worst[weight] = max(_correlations(gen, [spec], 64, None, torch.Generator().manual_seed(0)).values())
     assert reports[0.0].correlation == {} and reports[1.0].converged and reports[1.0].decorrelated
     assert worst[1.0] < 2 < 4 < worst[0.0]
+
+
+@pytest.mark.parametrize("head", ["lowrank", "scalar"])
+def test_generate_many_equals_one_at_a_time_and_shares_equal_targets(head):
+    specs = [hyperkit.describe(hyperkit.create_target(name)) for name in ("mlp_tiny", "cnn_digits", "mlp_tiny")]
+    torch.manual_seed(0)
+    gen = hyperkit.Generator(specs[:2], head=head, condition_size=3, **SMALL)
+    task_a, task_b = torch.randn(3), torch.randn(3)
+    conditions = [task_a, task_b, task_a]
+    many = gen.generate_many(specs, conditions)
+    assert many[0] is many[2]  # same descriptors, same condition: generated once
+    for spec, condition, params in zip(specs, conditions, many):
+        single = gen(spec, condition)
+        assert params.keys() == single.keys()
+        assert all(torch.allclose(params[k], single[k], atol=1e-5) for k in params)
+    different = gen.generate_many(specs[:1] * 2, [task_a, task_b])
+    assert not torch.allclose(different[0]["net.0.weight"], different[1]["net.0.weight"])
+    with pytest.raises(ValueError, match="one per spec"):
+        gen.generate_many(specs, [task_a])
