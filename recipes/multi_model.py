@@ -1,0 +1,139 @@
+"""``multi_model``: one generator for a whole architecture family, evaluated on held-out members.
+
+    hyperkit run multi_model/digits_mlp
+
+Every step samples ``models_per_step`` training architectures of the family, generates all their
+weights in one :meth:`~hyperkit.Generator.generate_many` call and averages their losses on the
+same minibatch. The structure encoder and the global descriptors tell the generator which
+architecture it is generating for; the normalisation ranges come from every member of the family
+declaration (held-out ones included), so they are fixed before training and saved with the
+generator. Evaluation reports the mean test accuracy of the seen architectures, of held-out
+architectures inside the training choices (interpolation) and outside them (extrapolation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+import hyperkit
+from hyperkit.config import ConfigError, to_dict
+from hyperkit.engine.distributed import DistributedInfo
+from hyperkit.engine.tensorboard import Logger
+from hyperkit.families import FAMILIES, Member
+from hyperkit.recipes import register_recipe
+from hyperkit.recipes.supervised import SupervisedRecipe, load_task
+from hyperkit.recipes.uhn import GeneratorConfig, InitConfig
+from hyperkit.engine.trainer import TrainConfig
+from hyperkit.tasks import build_target, check_feed, classification_loss
+
+
+@dataclass
+class MultiModelConfig:
+    """The ``multi_model`` recipe.
+
+    Args:
+        family: a registered family (``hyperkit.families.FAMILIES``).
+        held_out: members held out for interpolation (every extrapolation member is held out too).
+        models_per_step: training architectures per optimiser step.
+    """
+
+    recipe: str = "multi_model"
+    out: str = "runs/multi_model"
+    data: dict = field(default_factory=lambda: {"name": "digits"})
+    family: str = "mlp_digits_family"
+    held_out: int = 2
+    models_per_step: int = 4
+    generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
+    init: InitConfig = field(default_factory=InitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class FamilyModel(nn.Module):
+    """A generator and the (frozen) template of every family member it serves."""
+
+    def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list):
+        super().__init__()
+        self.generator, self.targets, self.specs = generator, nn.ModuleList(targets).requires_grad_(False), specs
+
+    def forward(self, members: list[int], *inputs) -> list[torch.Tensor]:
+        params = self.generator.generate_many([self.specs[i] for i in members])
+        return [hyperkit.call(self.targets[i], p, *inputs) for i, p in zip(members, params)]
+
+
+@register_recipe
+class MultiModel(SupervisedRecipe):
+    """One generator trained on sampled members of an architecture family."""
+
+    name = "multi_model"
+    config_class = MultiModelConfig
+
+    def setup(self, device: torch.device) -> nn.Module:
+        cfg = self.config
+        self.task = load_task(cfg.data)
+        try:
+            family = FAMILIES.get(cfg.family)()
+        except KeyError as err:
+            raise ConfigError(f"family: {err.args[0]}") from None
+        try:
+            split = family.split(cfg.held_out, seed=cfg.train.seed)
+        except ValueError as err:
+            raise ConfigError(f"held_out: {err}") from None
+        self.groups = {"seen": split.train, "interpolation": split.interpolation, "extrapolation": split.extrapolation}
+        members: list[Member] = [m for group in self.groups.values() for m in group]
+        targets = [self._build(m) for m in members]
+        specs = [hyperkit.describe(t, task=self.task.descriptor()) for t in targets]
+        try:  # normalisation ranges from the whole declared family, held-out members included
+            generator = hyperkit.Generator(specs, **to_dict(cfg.generator), seed=cfg.train.seed)
+        except ValueError as err:
+            raise ConfigError(f"generator: {err}") from None
+        self.index = {name: [members.index(m) for m in group] for name, group in self.groups.items()}
+        self.task.to(device)
+        return FamilyModel(generator, targets, specs)
+
+    def _build(self, member: Member) -> nn.Module:
+        target = build_target({"name": member.target, **dict(member.arguments)}, self.task)
+        check_feed(target, self.task, f"family member {member.name}")
+        return target
+
+    def prepare(self, module: nn.Module, logger: Logger) -> None:
+        cfg = self.config.init
+        if cfg.steps:
+            seen = [module.specs[i] for i in self.index["seen"]]
+            report = hyperkit.init_statistics(module.generator, seen, seed=self.config.train.seed, **to_dict(cfg))
+            logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps}, 0)
+
+    def loss(self, module: nn.Module, step: int, info: DistributedInfo):
+        cfg = self.config
+        rng = np.random.default_rng([cfg.train.seed, step])
+        seen = self.index["seen"]
+        members = [seen[i] for i in rng.choice(len(seen), min(cfg.models_per_step, len(seen)), replace=False)]
+        batch = self.task.batch(step, cfg.train.batch_size, cfg.train.seed, info.rank, info.world_size)
+        losses, correct = zip(*(classification_loss(logits, batch) for logits in module(members, *batch.inputs)))
+        accuracy = torch.stack(correct).float().sum() / (len(batch) * len(members))
+        return torch.stack(losses).mean(), {"accuracy": accuracy}
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        metrics = {}
+        for group, indices in self.index.items():
+            if not indices:
+                continue
+            params = module.generator.generate_many([module.specs[i] for i in indices])
+            accuracies = []
+            for i, p in zip(indices, params):
+                correct = count = 0
+                for batch in self.task.test_batches(self.config.train.eval_batch_size):
+                    correct += int(classification_loss(hyperkit.call(module.targets[i], p, *batch.inputs), batch)[1])
+                    count += len(batch)
+                accuracies.append(correct / count)
+            metrics[f"{group}_accuracy"] = float(np.mean(accuracies))
+        metrics["accuracy"] = metrics["seen_accuracy"]
+        return metrics
+
+    def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """Generated weights of the first seen architecture."""
+        first = self.index["seen"][0]
+        return {name: value.detach() for name, value in module.generator(module.specs[first]).items()}
