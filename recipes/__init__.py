@@ -24,7 +24,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 def _load_builtin_recipes() -> None:
-    from hyperkit.recipes import direct, mothernet, multi_model, recursive, uhn  # noqa: F401  (importing registers them)
+    from hyperkit.recipes import direct, mothernet, multi_model, multi_task, recursive, uhn  # noqa: F401  (importing registers them)
 
 
 RECIPES = Registry("recipe", _load_builtin_recipes)

@@ -1,0 +1,137 @@
+"""``multi_task``: one generator for several (task, target) pairs — e.g. a digits CNN, an SBM GCN and
+a sequence transformer — each with its own data, sampling probability and task descriptor.
+
+    hyperkit run multi_task/vision_graph_text
+
+Every step draws ``tasks_per_step`` tasks by their probabilities, generates all their targets in
+one :meth:`~hyperkit.Generator.generate_many` call and averages their losses. A task's descriptor
+(``task`` id, classes, input size) reaches every weight it generates, so one generator tells the
+tasks apart. Evaluation and TensorBoard report each task's accuracy (``eval/<task>_accuracy``).
+
+To add a task, append an entry to ``tasks`` — a name, a ``data`` spec, a ``target`` spec and a
+``probability`` — as for the single-task recipes; sizes come from the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+import hyperkit
+from hyperkit.config import ConfigError, to_dict
+from hyperkit.engine.distributed import DistributedInfo
+from hyperkit.engine.tensorboard import Logger
+from hyperkit.engine.trainer import Recipe, TrainConfig
+from hyperkit.recipes import register_recipe
+from hyperkit.recipes.supervised import load_task
+from hyperkit.recipes.uhn import GeneratorConfig, InitConfig
+from hyperkit.tasks import build_target, check_feed, classification_loss
+
+
+@dataclass
+class TaskConfig:
+    """One task of a multi-task run: its name (for metrics), data, target and sampling weight."""
+
+    name: str
+    data: dict
+    target: dict
+    probability: float = 1.0
+
+
+@dataclass
+class MultiTaskConfig:
+    """The ``multi_task`` recipe; ``train.batch_size`` is each task's batch size."""
+
+    recipe: str = "multi_task"
+    out: str = "runs/multi_task"
+    tasks: list[TaskConfig] = field(default_factory=list)
+    tasks_per_step: int = 2
+    generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
+    init: InitConfig = field(default_factory=InitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class TaskModels(nn.Module):
+    """A generator and the (frozen) target template of every task."""
+
+    def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list):
+        super().__init__()
+        self.generator, self.targets, self.specs = generator, nn.ModuleList(targets).requires_grad_(False), specs
+
+    def forward(self, tasks: list[int], inputs: list[tuple]) -> list[torch.Tensor]:
+        params = self.generator.generate_many([self.specs[i] for i in tasks])
+        return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(tasks, params, inputs)]
+
+
+@register_recipe
+class MultiTask(Recipe):
+    """One generator trained on a mixture of tasks."""
+
+    name = "multi_task"
+    config_class = MultiTaskConfig
+
+    def setup(self, device: torch.device) -> nn.Module:
+        cfg = self.config
+        if not cfg.tasks:
+            raise ConfigError("tasks: give at least one task ({name, data, target, probability})")
+        names = [t.name for t in cfg.tasks]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tasks: names must be unique, got {names}")
+        if min(t.probability for t in cfg.tasks) < 0 or sum(t.probability for t in cfg.tasks) <= 0:
+            raise ConfigError("tasks: probabilities must be >= 0 with a positive sum")
+        self.tasks, targets, specs = [], [], []
+        for index, task_cfg in enumerate(cfg.tasks):
+            task = load_task(task_cfg.data)
+            target = build_target(task_cfg.target, task)
+            check_feed(target, task, f"task {task_cfg.name!r}: target {task_cfg.target.get('name')!r}")
+            self.tasks.append(task.to(device))
+            targets.append(target)
+            specs.append(hyperkit.describe(target, task={"task": index, **task.descriptor()}))
+        try:
+            generator = hyperkit.Generator(specs, **to_dict(cfg.generator), seed=cfg.train.seed)
+        except ValueError as err:
+            raise ConfigError(f"generator: {err}") from None
+        p = np.array([t.probability for t in cfg.tasks], dtype=float)
+        self.probabilities = p / p.sum()
+        return TaskModels(generator, targets, specs)
+
+    def prepare(self, module: nn.Module, logger: Logger) -> None:
+        cfg = self.config.init
+        if cfg.steps:
+            report = hyperkit.init_statistics(module.generator, module.specs, seed=self.config.train.seed, **to_dict(cfg))
+            logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps}, 0)
+
+    def loss(self, module: nn.Module, step: int, info: DistributedInfo):
+        cfg = self.config
+        rng = np.random.default_rng([cfg.train.seed, step])
+        count = min(cfg.tasks_per_step, int((self.probabilities > 0).sum()))
+        chosen = sorted(rng.choice(len(self.tasks), count, replace=False, p=self.probabilities).tolist())
+        batches = [self.tasks[i].batch(step, cfg.train.batch_size, cfg.train.seed, info.rank, info.world_size)
+                   for i in chosen]
+        outputs = module(chosen, [b.inputs for b in batches])
+        losses, accuracies = [], {}
+        for i, batch, logits in zip(chosen, batches, outputs):
+            loss, correct = classification_loss(logits, batch)
+            losses.append(loss)
+            accuracies[f"{cfg.tasks[i].name}_accuracy"] = correct.float() / len(batch)
+        return torch.stack(losses).mean(), accuracies
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        params = module.generator.generate_many(module.specs)
+        metrics = {}
+        for task_cfg, task, target, p in zip(self.config.tasks, self.tasks, module.targets, params):
+            correct = count = 0
+            for batch in task.test_batches(self.config.train.eval_batch_size):
+                correct += int(classification_loss(hyperkit.call(target, p, *batch.inputs), batch)[1])
+                count += len(batch)
+            metrics[f"{task_cfg.name}_accuracy"] = correct / count
+        metrics["accuracy"] = float(np.mean(list(metrics.values())))
+        return metrics
+
+    def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """Generated weights of every task's target (tags ``weights/<task>/<parameter>``)."""
+        params = module.generator.generate_many(module.specs)
+        return {f"{t.name}/{name}": value.detach() for t, p in zip(self.config.tasks, params) for name, value in p.items()}
