@@ -253,142 +253,174 @@ def train(recipe: Recipe, resume: bool = False) -> dict[str, float]:
 
 
 def _train(recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool) -> dict[str, float]:
-    out, previous = _find_previous(recipe, resume)
-    seed_everything(cfg.seed)
-    module = recipe.setup(info.device).to(info.device)  # bad data or target fail here, before any file
-    if info.is_main:
-        ensure_writable(out)
-    parameters = [p for p in module.parameters() if p.requires_grad]
-    lr = cfg.lr * recipe.lr_multiplier()
-    optimizer = build_optimizer(((n, p) for n, p in module.named_parameters()), lr, cfg.weight_decay, cfg.betas)
-    schedule = cosine_with_warmup(optimizer, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
-    scaler = make_grad_scaler(cfg.precision, info.device)
-    config_dict = to_dict(recipe.config)
+    return _Run(recipe, cfg, info, resume).run()
 
-    ema = None
-    if cfg.ema_decay is not None:
-        ema = torch.optim.swa_utils.AveragedModel(
-            module, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay))
-    step, skipped, seconds_before = 0, 0, 0.0
-    if previous is not None:
-        state = load_checkpoint(previous, map_location=info.device)
-        _check_resume_config(state["config"], config_dict, previous)
-        module.load_state_dict(state["module"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
-        step, skipped = state["step"], state["skipped"]
-        seconds_before = state.get("train_seconds", 0.0)
-        set_rng_state(state["rng"][min(info.rank, len(state["rng"]) - 1)])
 
-    # Events a killed run logged after its last checkpoint are hidden (those at `step` came before it).
-    logger = Logger(out if info.is_main else None, info.rank, purge_step=step + 1 if previous else 0)
-    if info.is_main:
-        save_config(recipe.config, out / "config.yaml")
-    if previous is None:
-        logger.text("config", to_yaml(recipe.config))
-        recipe.prepare(module, logger)  # identical on every rank: same seed so far
-        torch.manual_seed(cfg.seed + info.rank)  # from here ranks draw different dropout masks
+class _Run:
+    """One training run: its module, optimiser, schedule and logger, and the steps of its loop."""
 
-    wrapped = module
-    if info.is_distributed:
+    def __init__(self, recipe: Recipe, cfg: TrainConfig, info: DistributedInfo, resume: bool):
+        self.recipe, self.cfg, self.info = recipe, cfg, info
+        self.out, previous = _find_previous(recipe, resume)
+        seed_everything(cfg.seed)
+        self.module = recipe.setup(info.device).to(info.device)  # bad data or target fail here, before any file
+        if info.is_main:
+            ensure_writable(self.out)
+        self.parameters = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.module.named_parameters(), cfg.lr * recipe.lr_multiplier(),
+                                         cfg.weight_decay, cfg.betas)
+        self.schedule = cosine_with_warmup(self.optimizer, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio)
+        self.scaler = make_grad_scaler(cfg.precision, info.device)
+        self.config_dict = to_dict(recipe.config)
+        self.ema = None if cfg.ema_decay is None else torch.optim.swa_utils.AveragedModel(
+            self.module, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay))
+        self.step, self.skipped, self.seconds_before = 0, 0, 0.0
+        if previous is not None:
+            self._restore(previous)
+        # Events a killed run logged after its last checkpoint are hidden (those at `step` came before it).
+        self.logger = Logger(self.out if info.is_main else None, info.rank,
+                             purge_step=self.step + 1 if previous else 0)
+        if info.is_main:
+            save_config(recipe.config, self.out / "config.yaml")
+        if previous is None:
+            self.logger.text("config", to_yaml(recipe.config))
+            recipe.prepare(self.module, self.logger)  # identical on every rank: same seed so far
+            torch.manual_seed(cfg.seed + info.rank)  # from here ranks draw different dropout masks
+        self.wrapped = self._wrap()
+        self.started = time.perf_counter()
+
+    def _restore(self, path: Path) -> None:
+        state = load_checkpoint(path, map_location=self.info.device)
+        _check_resume_config(state["config"], self.config_dict, path)
+        self.module.load_state_dict(state["module"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.skipped = state["step"], state["skipped"]
+        self.seconds_before = state.get("train_seconds", 0.0)
+        set_rng_state(state["rng"][min(self.info.rank, len(state["rng"]) - 1)])
+
+    def _wrap(self) -> nn.Module:
+        if not self.info.is_distributed:
+            return self.module
         # static_graph: a generator has parameters a given target never uses (e.g. kernel-position
         # encodings for an MLP); the set is fixed for a run, which static_graph lets DDP rely on.
-        wrapped = nn.parallel.DistributedDataParallel(
-            module, device_ids=[info.device.index] if info.device.type == "cuda" else None, static_graph=True)
+        device_ids = [self.info.device.index] if self.info.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids, static_graph=True)
 
-    def checkpoint() -> None:
-        states = _gather(rng_state(), info)
-        if info.is_main:
-            extra = {"ema": ema.state_dict()} if ema is not None else {}
-            save_checkpoint(checkpoint_path(out / "checkpoints", step), module=module.state_dict(), **extra,
-                            optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
-                            scaler=scaler.state_dict(), step=step, skipped=skipped, rng=states, config=config_dict,
-                            train_seconds=seconds_before + time.perf_counter() - started)
-            prune_checkpoints(out / "checkpoints", cfg.keep_checkpoints)
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights that are evaluated, logged and exported: the average with ``ema_decay``."""
+        return self.ema.module if self.ema is not None else self.module
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def checkpoint(self) -> None:
+        states = _gather(rng_state(), self.info)
+        if self.info.is_main:
+            extra = {"ema": self.ema.state_dict()} if self.ema is not None else {}
+            folder = self.out / "checkpoints"
+            save_checkpoint(checkpoint_path(folder, self.step), module=self.module.state_dict(), **extra,
+                            optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
+                            scaler=self.scaler.state_dict(), step=self.step, skipped=self.skipped, rng=states,
+                            config=self.config_dict, train_seconds=self.seconds())
+            prune_checkpoints(folder, self.cfg.keep_checkpoints)
         barrier()
 
-    def evaluated() -> nn.Module:  # the weights that are evaluated, logged and exported
-        return ema.module if ema is not None else module
-
-    def evaluate() -> dict[str, float]:
-        evaluated().eval()
-        with torch.no_grad(), autocast_context(cfg.precision, info.device):
-            metrics = {f"eval/{k}": float(v) for k, v in recipe.evaluate(evaluated()).items()}
-        module.train()
-        logger.scalars(metrics, step)
-        if cfg.histogram_every == 0:
-            with torch.no_grad():
-                logger.weight_histograms(recipe.weights(evaluated()), step, prefix="weights/")
+    def evaluate(self) -> dict[str, float]:
+        self.evaluated.eval()
+        with torch.no_grad(), autocast_context(self.cfg.precision, self.info.device):
+            metrics = {f"eval/{k}": float(v) for k, v in self.recipe.evaluate(self.evaluated).items()}
+        self.module.train()
+        self.logger.scalars(metrics, self.step)
+        if self.cfg.histogram_every == 0:
+            self.histograms()
         return metrics
 
-    module.train()
-    bar = ProgressBar(cfg.steps, initial=step, is_main=info.is_main, disable=None if cfg.progress is None else not cfg.progress)
-    window: dict[str, list[torch.Tensor]] = {}
-    started, window_start, window_steps = time.perf_counter(), time.perf_counter(), 0
-    metrics: dict[str, float] = {}
-    while step < cfg.steps:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast_context(cfg.precision, info.device):
-            loss, extra = recipe.loss(wrapped, step, info)
+    def histograms(self) -> None:
+        with torch.no_grad():
+            self.logger.weight_histograms(self.recipe.weights(self.evaluated), self.step, prefix="weights/")
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimiser step (or a skipped one); returns the loss, gradient norm and extra metrics."""
+        cfg = self.cfg
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast_context(cfg.precision, self.info.device):
+            loss, extra = self.recipe.loss(self.wrapped, self.step, self.info)
         # Backward runs even for a loss that will be skipped: under DDP every rank must finish the
         # gradient all-reduce it started in the forward pass.
-        scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()
         finite = torch.isfinite(loss.detach()).float()
-        if info.is_distributed:
+        if self.info.is_distributed:
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
         if finite.item() < 1:
-            skipped += 1
-            logger.scalar("train/skipped_steps", skipped, step + 1)
-            if skipped > cfg.max_nonfinite:
-                bar.close()
-                raise NonFiniteLoss(
-                    f"the loss was NaN or infinite at {skipped} steps (last at step {step + 1}), more than "
-                    f"train.max_nonfinite={cfg.max_nonfinite}; lower train.lr (now {cfg.lr}), set "
-                    "train.grad_clip, or use train.precision=fp32. Checkpoints before the failure are in "
-                    f"{out / 'checkpoints'}")
+            self._skip()
             grad_norm = torch.tensor(float("nan"))
         else:
-            scaler.unscale_(optimizer)
+            self.scaler.unscale_(self.optimizer)
             limit = cfg.grad_clip if cfg.grad_clip is not None else math.inf
-            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, limit)
-            scaler.step(optimizer)
-            if ema is not None:
-                ema.update_parameters(module)
-            scaler.update()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, limit)
+            self.scaler.step(self.optimizer)
+            if self.ema is not None:
+                self.ema.update_parameters(self.module)
+            self.scaler.update()
         with warnings.catch_warnings():  # a skipped first step triggers "scheduler before optimizer"
             warnings.simplefilter("ignore", UserWarning)
-            schedule.step()
-        step += 1
-        window_steps += 1
-        for key, value in {"loss": loss, "grad_norm": grad_norm, **extra}.items():
-            window.setdefault(key, []).append(value.detach().float())
-        bar.update(loss=loss.item())
+            self.schedule.step()
+        self.step += 1
+        return loss, grad_norm, extra
 
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            elapsed = time.perf_counter() - window_start
-            logged = {key: all_reduce_mean(torch.stack(values).nanmean()).item() for key, values in window.items()}
-            logged.update(lr=optimizer.param_groups[0]["lr"], steps_per_second=window_steps / elapsed)
-            logger.scalars(logged, step, prefix="train/")
-            window, window_start, window_steps = {}, time.perf_counter(), 0
-        if cfg.histogram_every and step % cfg.histogram_every == 0:
-            with torch.no_grad():
-                logger.weight_histograms(recipe.weights(evaluated()), step, prefix="weights/")
-        if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
-            metrics = evaluate()
-            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-            checkpoint()
-    bar.close()
-    if not metrics:  # resumed at the last step: nothing ran, evaluate what the checkpoint holds
-        metrics = evaluate()
-    result = {**metrics, "step": step, "train_seconds": time.perf_counter() - started,
-              "total_train_seconds": seconds_before + time.perf_counter() - started, "skipped_steps": skipped}
-    logger.hparams(_hparams(recipe.hparams()), {f"hparam/{k.split('/')[-1]}": v for k, v in metrics.items()}, step)
-    logger.close()
-    return result
+    def _skip(self) -> None:
+        self.skipped += 1
+        self.logger.scalar("train/skipped_steps", self.skipped, self.step + 1)
+        if self.skipped > self.cfg.max_nonfinite:
+            raise NonFiniteLoss(
+                f"the loss was NaN or infinite at {self.skipped} steps (last at step {self.step + 1}), more "
+                f"than train.max_nonfinite={self.cfg.max_nonfinite}; lower train.lr (now {self.cfg.lr}), set "
+                "train.grad_clip, or use train.precision=fp32. Checkpoints before the failure are in "
+                f"{self.out / 'checkpoints'}")
+
+    def run(self) -> dict[str, float]:
+        cfg, started = self.cfg, time.perf_counter()
+        self.module.train()
+        disable = None if cfg.progress is None else not cfg.progress
+        metrics: dict[str, float] = {}
+        window: dict[str, list[torch.Tensor]] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        with ProgressBar(cfg.steps, initial=self.step, is_main=self.info.is_main, disable=disable) as bar:
+            while self.step < cfg.steps:
+                loss, grad_norm, extra = self.train_step()
+                window_steps += 1
+                for key, value in {"loss": loss, "grad_norm": grad_norm, **extra}.items():
+                    window.setdefault(key, []).append(value.detach().float())
+                bar.update(loss=loss.item())
+                step, last = self.step, self.step == cfg.steps
+                if step % cfg.log_every == 0 or last:
+                    self._log_window(window, window_steps / (time.perf_counter() - window_start))
+                    window, window_start, window_steps = {}, time.perf_counter(), 0
+                if cfg.histogram_every and step % cfg.histogram_every == 0:
+                    self.histograms()
+                if last or (cfg.eval_every and step % cfg.eval_every == 0):
+                    metrics = self.evaluate()
+                    bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+                if last or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                    self.checkpoint()
+        if not metrics:  # resumed at the last step: nothing ran, evaluate what the checkpoint holds
+            metrics = self.evaluate()
+        result = {**metrics, "step": self.step, "train_seconds": time.perf_counter() - started,
+                  "total_train_seconds": self.seconds(), "skipped_steps": self.skipped}
+        self.logger.hparams(_hparams(self.recipe.hparams()),
+                            {f"hparam/{k.split('/')[-1]}": v for k, v in metrics.items()}, self.step)
+        self.logger.close()
+        return result
+
+    def _log_window(self, window: dict[str, list[torch.Tensor]], steps_per_second: float) -> None:
+        logged = {key: all_reduce_mean(torch.stack(values).nanmean()).item() for key, values in window.items()}
+        logged.update(lr=self.optimizer.param_groups[0]["lr"], steps_per_second=steps_per_second)
+        self.logger.scalars(logged, self.step, prefix="train/")
 
 
 def _hparams(values: dict[str, Any]) -> dict[str, Any]:
