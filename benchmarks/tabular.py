@@ -92,7 +92,7 @@ def evaluate(make, X, y, splits: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
-    parser.add_argument("--estimators", type=int, nargs="*", default=[1, 8])
+    parser.add_argument("--estimators", type=int, nargs="*", default=[1, 4, 8])
     parser.add_argument("--splits", type=int, default=5)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
