@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import torch
 
 from hyperkit.engine.trainer import NonFiniteLoss
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def cmd_targets(args: argparse.Namespace) -> int:

@@ -72,7 +72,6 @@ def tabular(seed: int = 0) -> dict[str, dict[str, float]]:
     scikit-learn's bundled tables; prints accuracy, ROC AUC, fit and predict time."""
     import warnings
 
-    import numpy as np
     from sklearn.datasets import load_breast_cancer, load_iris, load_wine
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
