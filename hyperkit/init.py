@@ -199,14 +199,20 @@ def _draw(generator: Generator, spec: TargetSpec, sample: int, grid: int, condit
         values = generator.sample(spec, sample, condition, rng)
         return values, generator.sample_grid(spec, grid, grid, condition, rng) if grid else {}
     values = generator(spec, condition)
+    return values, grids_of(values, spec, grid, rng) if grid else {}
+
+
+def grids_of(values: dict[str, torch.Tensor], spec: TargetSpec, grid: int, rng: torch.Generator) -> dict:
+    """A random grid of up to ``grid`` rows and columns of every fully generated matrix in
+    ``values`` (dimensions after the first flattened), for :func:`row_correlation`."""
     grids = {}
-    for name, p in spec.params.items() if grid else ():
+    for name, p in spec.params.items():
         if len(p.shape) >= 2 and p.shape[0] >= 2:
             w = values[name].flatten(-len(p.shape) + 1)
             r = torch.randperm(w.shape[-2], generator=rng)[:grid].to(w.device)
             c = torch.randperm(w.shape[-1], generator=rng)[:grid].to(w.device)
             grids[name] = w.index_select(-2, r).index_select(-1, c)
-    return values, grids
+    return grids
 
 
 def _correlations(generator, specs, grid, condition, rng) -> dict[str, float]:

@@ -26,9 +26,9 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from hyperkit.descriptors import TargetSpec, describe
+from hyperkit.descriptors import describe
 from hyperkit.generator import Generator
-from hyperkit.init import DEFAULT_TOLERANCE, InitReport, _stats_loss, _tensor_stats, row_correlation
+from hyperkit.init import DEFAULT_TOLERANCE, InitReport, _stats_loss, _tensor_stats, grids_of, row_correlation
 
 __all__ = ["GeneratorChain", "LevelReport", "init_chain"]
 
@@ -126,7 +126,7 @@ def init_chain(chain: GeneratorChain, steps_per_level: int = 200, lr: float = 1e
         for step in range(steps_per_level):
             values = chain.generate(upto=level)[-1]
             loss = _stats_loss(values, spec)
-            correlation = row_correlation(_grids(values, spec, grid, rng)) if decorrelate else {}
+            correlation = row_correlation(grids_of(values, spec, grid, rng)) if decorrelate else {}
             if correlation:
                 loss = loss + decorrelate * torch.stack([torch.relu(c - 1) for c in correlation.values()]).mean()
             optimizer.zero_grad(set_to_none=True)
@@ -139,20 +139,9 @@ def init_chain(chain: GeneratorChain, steps_per_level: int = 200, lr: float = 1e
     return reports
 
 
-def _grids(values: dict[str, torch.Tensor], spec: TargetSpec, grid: int, rng: torch.Generator) -> dict:
-    out = {}
-    for name, p in spec.params.items():
-        if len(p.shape) >= 2 and p.shape[0] >= 2:
-            w = values[name].flatten(1)
-            rows = torch.randperm(w.shape[0], generator=rng)[:grid].to(w.device)
-            cols = torch.randperm(w.shape[1], generator=rng)[:grid].to(w.device)
-            out[name] = w.index_select(0, rows).index_select(1, cols)
-    return out
-
-
 def _level_report(chain, level, spec, losses, tolerance, grid, rng) -> LevelReport:
     with torch.no_grad():
         values = chain.generate(upto=level)[-1]
-        correlation = {k: v.item() for k, v in row_correlation(_grids(values, spec, grid, rng)).items()}
+        correlation = {k: v.item() for k, v in row_correlation(grids_of(values, spec, grid, rng)).items()}
         return LevelReport(_tensor_stats(level, spec, values), len(losses), tolerance, losses, correlation,
                            level=level)

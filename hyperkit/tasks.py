@@ -33,7 +33,7 @@ from hyperkit.data.types import GraphData, ImageData, SequenceData
 from hyperkit.registry import TARGETS, create_target
 
 __all__ = ["Batch", "GraphTask", "Task", "TensorTask", "build_target", "check_feed", "classification_loss",
-           "epoch_indices",
+           "epoch_indices", "evaluate_classifier",
            "make_task"]
 
 
@@ -268,6 +268,17 @@ def check_feed(model: Callable[..., torch.Tensor], task: Task, name: str = "targ
         raise ConfigError(f"{name} returns shape {tuple(logits.shape)} on {task.kind} data but the task "
                           f"needs {expected} (one logit per class); set the target's num_classes to "
                           f"{task.num_classes} or leave it out so the data sets it")
+
+
+def evaluate_classifier(model: Callable[..., torch.Tensor], task: Task, batch_size: int = 1024) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of ``model`` over the task's test split."""
+    total_loss, correct, count = 0.0, 0, 0
+    for batch in task.test_batches(batch_size):
+        loss, right = classification_loss(model(*batch.inputs), batch)
+        total_loss += loss.item() * len(batch)
+        correct += int(right)
+        count += len(batch)
+    return {"loss": total_loss / count, "accuracy": correct / count}
 
 
 def classification_loss(logits: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

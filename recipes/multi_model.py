@@ -28,7 +28,7 @@ from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedRecipe, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig
 from hyperkit.engine.trainer import TrainConfig
-from hyperkit.tasks import build_target, check_feed, classification_loss
+from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier
 
 
 @dataclass
@@ -52,16 +52,26 @@ class MultiModelConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-class FamilyModel(nn.Module):
-    """A generator and the (frozen) template of every family member it serves."""
+class GeneratedTargets(nn.Module):
+    """A generator and the (frozen) templates of the targets it serves (family members, tasks).
+
+    ``forward(indices, inputs)`` generates the weights of targets ``indices`` in one
+    :meth:`~hyperkit.Generator.generate_many` call and runs target ``indices[k]`` on ``inputs[k]``.
+    """
 
     def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list):
         super().__init__()
         self.generator, self.targets, self.specs = generator, nn.ModuleList(targets).requires_grad_(False), specs
 
-    def forward(self, members: list[int], *inputs) -> list[torch.Tensor]:
-        params = self.generator.generate_many([self.specs[i] for i in members])
-        return [hyperkit.call(self.targets[i], p, *inputs) for i, p in zip(members, params)]
+    def forward(self, indices: list[int], inputs: list[tuple]) -> list[torch.Tensor]:
+        params = self.generator.generate_many([self.specs[i] for i in indices])
+        return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(indices, params, inputs)]
+
+    def evaluate(self, indices: list[int], tasks: list[Task], batch_size: int) -> list[float]:
+        """Test accuracy of targets ``indices``, target ``indices[k]`` on ``tasks[k]``."""
+        params = self.generator.generate_many([self.specs[i] for i in indices])
+        return [evaluate_classifier(lambda *x, i=i, p=p: hyperkit.call(self.targets[i], p, *x), task,
+                                    batch_size)["accuracy"] for i, p, task in zip(indices, params, tasks)]
 
 
 @register_recipe
@@ -92,7 +102,7 @@ class MultiModel(SupervisedRecipe):
             raise ConfigError(f"generator: {err}") from None
         self.index = {name: [members.index(m) for m in group] for name, group in self.groups.items()}
         self.task.to(device)
-        return FamilyModel(generator, targets, specs)
+        return GeneratedTargets(generator, targets, specs)
 
     def _build(self, member: Member) -> nn.Module:
         target = build_target({"name": member.target, **dict(member.arguments)}, self.task)
@@ -112,24 +122,17 @@ class MultiModel(SupervisedRecipe):
         seen = self.index["seen"]
         members = [seen[i] for i in rng.choice(len(seen), min(cfg.models_per_step, len(seen)), replace=False)]
         batch = self.task.batch(step, cfg.train.batch_size, cfg.train.seed, info.rank, info.world_size)
-        losses, correct = zip(*(classification_loss(logits, batch) for logits in module(members, *batch.inputs)))
+        outputs = module(members, [batch.inputs] * len(members))
+        losses, correct = zip(*(classification_loss(logits, batch) for logits in outputs))
         accuracy = torch.stack(correct).float().sum() / (len(batch) * len(members))
         return torch.stack(losses).mean(), {"accuracy": accuracy}
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:
         metrics = {}
         for group, indices in self.index.items():
-            if not indices:
-                continue
-            params = module.generator.generate_many([module.specs[i] for i in indices])
-            accuracies = []
-            for i, p in zip(indices, params):
-                correct = count = 0
-                for batch in self.task.test_batches(self.config.train.eval_batch_size):
-                    correct += int(classification_loss(hyperkit.call(module.targets[i], p, *batch.inputs), batch)[1])
-                    count += len(batch)
-                accuracies.append(correct / count)
-            metrics[f"{group}_accuracy"] = float(np.mean(accuracies))
+            if indices:
+                accuracies = module.evaluate(indices, [self.task] * len(indices), self.config.train.eval_batch_size)
+                metrics[f"{group}_accuracy"] = float(np.mean(accuracies))
         metrics["accuracy"] = metrics["seen_accuracy"]
         return metrics
 

@@ -26,6 +26,7 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
+from hyperkit.recipes.multi_model import GeneratedTargets
 from hyperkit.recipes.supervised import load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig
 from hyperkit.tasks import build_target, check_feed, classification_loss
@@ -52,18 +53,6 @@ class MultiTaskConfig:
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-
-class TaskModels(nn.Module):
-    """A generator and the (frozen) target template of every task."""
-
-    def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list):
-        super().__init__()
-        self.generator, self.targets, self.specs = generator, nn.ModuleList(targets).requires_grad_(False), specs
-
-    def forward(self, tasks: list[int], inputs: list[tuple]) -> list[torch.Tensor]:
-        params = self.generator.generate_many([self.specs[i] for i in tasks])
-        return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(tasks, params, inputs)]
 
 
 @register_recipe
@@ -96,7 +85,7 @@ class MultiTask(Recipe):
             raise ConfigError(f"generator: {err}") from None
         p = np.array([t.probability for t in cfg.tasks], dtype=float)
         self.probabilities = p / p.sum()
-        return TaskModels(generator, targets, specs)
+        return GeneratedTargets(generator, targets, specs)
 
     def prepare(self, module: nn.Module, logger: Logger) -> None:
         cfg = self.config.init
@@ -120,15 +109,9 @@ class MultiTask(Recipe):
         return torch.stack(losses).mean(), accuracies
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:
-        params = module.generator.generate_many(module.specs)
-        metrics = {}
-        for task_cfg, task, target, p in zip(self.config.tasks, self.tasks, module.targets, params):
-            correct = count = 0
-            for batch in task.test_batches(self.config.train.eval_batch_size):
-                correct += int(classification_loss(hyperkit.call(target, p, *batch.inputs), batch)[1])
-                count += len(batch)
-            metrics[f"{task_cfg.name}_accuracy"] = correct / count
-        metrics["accuracy"] = float(np.mean(list(metrics.values())))
+        accuracies = module.evaluate(list(range(len(self.tasks))), self.tasks, self.config.train.eval_batch_size)
+        metrics = {f"{t.name}_accuracy": a for t, a in zip(self.config.tasks, accuracies)}
+        metrics["accuracy"] = float(np.mean(accuracies))
         return metrics
 
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ from hyperkit.config import ConfigError
 from hyperkit.data import load_dataset
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.trainer import Recipe, TrainConfig
-from hyperkit.tasks import Task, build_target, check_feed, classification_loss, make_task
+from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier, make_task
 
 
 @dataclass
@@ -75,10 +75,4 @@ class SupervisedRecipe(Recipe):
         return loss, {"accuracy": correct.float() / len(batch)}
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:
-        total_loss, correct, count = 0.0, 0, 0
-        for batch in self.task.test_batches(self.config.train.eval_batch_size):
-            loss, right = classification_loss(module(*batch.inputs), batch)
-            total_loss += loss.item() * len(batch)
-            correct += int(right)
-            count += len(batch)
-        return {"loss": total_loss / count, "accuracy": correct / count}
+        return evaluate_classifier(module, self.task, self.config.train.eval_batch_size)

@@ -412,7 +412,7 @@ class _Run:
             metrics = self.evaluate()
         result = {**metrics, "step": self.step, "train_seconds": time.perf_counter() - started,
                   "total_train_seconds": self.seconds(), "skipped_steps": self.skipped}
-        self.logger.hparams(_hparams(self.recipe.hparams()),
+        self.logger.hparams(self.recipe.hparams(),  # the logger flattens nested keys
                             {f"hparam/{k.split('/')[-1]}": v for k, v in metrics.items()}, self.step)
         self.logger.close()
         return result
@@ -421,11 +421,6 @@ class _Run:
         logged = {key: all_reduce_mean(torch.stack(values).nanmean()).item() for key, values in window.items()}
         logged.update(lr=self.optimizer.param_groups[0]["lr"], steps_per_second=steps_per_second)
         self.logger.scalars(logged, self.step, prefix="train/")
-
-
-def _hparams(values: dict[str, Any]) -> dict[str, Any]:
-    flat = _flatten(values)
-    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flat.items()}
 
 
 def _gather(state: dict, info: DistributedInfo) -> list[dict]:
