@@ -281,7 +281,10 @@ def evaluate_classifier(model: Callable[..., torch.Tensor], task: Task, batch_si
     return {"loss": total_loss / count, "accuracy": correct / count}
 
 
-def classification_loss(logits: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy over the batch's scored rows, and the number of correct predictions."""
+def classification_loss(logits: torch.Tensor, batch: Batch,
+                        label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy (with optional label smoothing) over the batch's scored rows, and the number
+    of correct predictions."""
     scored = batch.score(logits)
-    return F.cross_entropy(scored.float(), batch.labels), (scored.argmax(-1) == batch.labels).sum()
+    loss = F.cross_entropy(scored.float(), batch.labels, label_smoothing=label_smoothing)
+    return loss, (scored.argmax(-1) == batch.labels).sum()

@@ -26,6 +26,8 @@ class SupervisedConfig:
         target: target spec, ``{name: mlp_digits, ...builder arguments}``; sizes the builder
             takes from the data (``in_features``, ``num_classes`` …) are filled in.
         train: optimisation settings.
+        label_smoothing: the cross-entropy's label smoothing (0 for none); it keeps the logits
+            of a perfectly fitted training set from growing without bound.
     """
 
     recipe: str = "direct"
@@ -33,6 +35,7 @@ class SupervisedConfig:
     data: dict = field(default_factory=lambda: {"name": "digits"})
     target: dict = field(default_factory=lambda: {"name": "mlp_digits"})
     train: TrainConfig = field(default_factory=TrainConfig)
+    label_smoothing: float = 0.0
 
 
 def load_task(spec: dict) -> Task:
@@ -61,6 +64,8 @@ class SupervisedRecipe(Recipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
+        if not 0 <= cfg.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
         self.task = load_task(cfg.data)
         target = build_target(cfg.target, self.task)
         check_feed(target, self.task, f"target {cfg.target.get('name')!r}")
@@ -71,7 +76,7 @@ class SupervisedRecipe(Recipe):
     def loss(self, module: nn.Module, step: int, info: DistributedInfo):
         cfg = self.config.train
         batch = self.task.batch(step, cfg.batch_size, cfg.seed, info.rank, info.world_size)
-        loss, correct = classification_loss(module(*batch.inputs), batch)
+        loss, correct = classification_loss(module(*batch.inputs), batch, self.config.label_smoothing)
         return loss, {"accuracy": correct.float() / len(batch)}
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:

@@ -100,13 +100,19 @@ def _single_threaded_blas():
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
+# The child's arrays per member m, in the order they are applied (hidden layers stay factored:
+# rank r ≪ hidden keeps two thin products cheaper than one square one).
+LAYERS = ("a0", "c0", "b0", "a1", "c1", "b1", "w2", "b2")
+
+
 def _predict(arrays: dict, X: np.ndarray) -> np.ndarray:
     x = _preprocess(arrays, X)
     proba = 0.0
     for m in range(arrays["num_members"]):
-        h = np.maximum(x @ arrays[f"w0_{m}"].T + arrays[f"b0_{m}"], 0)
-        h = np.maximum(h @ arrays[f"w1_{m}"].T + arrays[f"b1_{m}"], 0)
-        logits = h @ arrays[f"w2_{m}"].T + arrays[f"b2_{m}"]
+        a0, c0, b0, a1, c1, b1, w2, b2 = (arrays[f"{name}_{m}"] for name in LAYERS)
+        h = np.maximum((x @ a0) @ c0 + b0, 0)
+        h = np.maximum((h @ a1) @ c1 + b1, 0)
+        logits = h @ w2 + b2
         logits -= logits.max(1, keepdims=True)
         e = np.exp(logits)
         proba = proba + e / e.sum(1, keepdims=True)
@@ -198,8 +204,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         x = _preprocess(arrays, X)
         rows = self._context_rows(codes, rng)
         members = [self._member(model, x[rows], codes[rows], rng, k) for k in range(self.n_estimators)]
-        for m, (w0, b0, w1, b1, w2, b2) in enumerate(members):
-            arrays.update({f"w0_{m}": w0, f"b0_{m}": b0, f"w1_{m}": w1, f"b1_{m}": b1, f"w2_{m}": w2, f"b2_{m}": b2})
+        for m, member in enumerate(members):
+            arrays.update({f"{name}_{m}": value for name, value in zip(LAYERS, member)})
         arrays["num_members"] = len(members)
         self.arrays_ = arrays
         self.child_ = self._child_module(members)
@@ -232,7 +238,9 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
 
     @torch.no_grad()
     def _member(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator, k: int):
-        """One child as dense arrays over the real features and classes (permuted for ``k > 0``)."""
+        """One child over the real features and classes (permuted for ``k > 0``), as the arrays
+        :data:`LAYERS` names: hidden layer ``i`` is ``x ↦ relu(x · a_i · c_i + b_i)`` with
+        ``a_i · c_i = (U_i V_i)ᵀ``; the output layer is ``h · w2 + b2``."""
         d, num_classes = x.shape[1], len(self.classes_)
         feature_order = np.arange(d) if k == 0 else rng.permutation(d)
         label_order = np.arange(num_classes) if k == 0 else rng.permutation(num_classes)
@@ -241,24 +249,28 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         padded[0, :, :d] = x[:, feature_order] * scale
         device = next(model.parameters()).device
         params = model(torch.from_numpy(padded).to(device), torch.from_numpy(label_order[codes][None]).to(device))
-        dense = model.child_module(params).to_dense()
-        w0 = dense[0].weight.double().cpu().numpy()[:, :d] * scale
-        w0 = w0[:, np.argsort(feature_order)]  # back to the original column order
-        w2 = dense[4].weight.double().cpu().numpy()[label_order]  # row c: the slot class c was given
-        b2 = dense[4].bias.double().cpu().numpy()[label_order]
-        return (w0, dense[0].bias.double().cpu().numpy(), dense[2].weight.double().cpu().numpy(),
-                dense[2].bias.double().cpu().numpy(), w2, b2)
+        first, _, second, _, last = model.child_module(params).layers
+        numpy = lambda t: t.double().cpu().numpy()  # noqa: E731
+        a0 = numpy(first.v.T)[:d] * scale
+        a0 = a0[np.argsort(feature_order)]  # back to the original column order
+        w2 = numpy(last.weight)[label_order]  # row c: the slot class c was given
+        return (np.ascontiguousarray(a0), numpy(first.u.T), numpy(first.bias), numpy(second.v.T), numpy(second.u.T),
+                numpy(second.bias), np.ascontiguousarray(w2.T), numpy(last.bias)[label_order])
 
     @staticmethod
     def _child_module(members) -> nn.Module:
-        def dense(w0, b0, w1, b1, w2, b2) -> nn.Sequential:
-            layers = [nn.Linear(w.shape[1], w.shape[0]) for w in (w0, w1, w2)]
-            for layer, w, b in zip(layers, (w0, w1, w2), (b0, b1, b2)):
-                layer.weight.data = torch.from_numpy(w).float()
+        def linear(a: np.ndarray, b: np.ndarray | None = None) -> nn.Linear:
+            layer = nn.Linear(*a.shape, bias=b is not None)
+            layer.weight.data = torch.from_numpy(a.T.copy()).float()
+            if b is not None:
                 layer.bias.data = torch.from_numpy(b).float()
-            return nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2], nn.LogSoftmax(-1))
+            return layer
 
-        nets = [dense(*m) for m in members]
+        def child(a0, c0, b0, a1, c1, b1, w2, b2) -> nn.Sequential:
+            return nn.Sequential(linear(a0), linear(c0, b0), nn.ReLU(), linear(a1), linear(c1, b1), nn.ReLU(),
+                                 linear(w2, b2), nn.LogSoftmax(-1))
+
+        nets = [child(*m) for m in members]
         return nets[0] if len(nets) == 1 else _Ensemble(nets)
 
     def preprocess(self, X) -> np.ndarray:
