@@ -49,13 +49,18 @@ def stable_id(name: str) -> int:
 
 @dataclass(frozen=True)
 class AxisMap:
-    """One index field read off a tensor dimension: ``value = (i // divisor) % modulus``."""
+    """One index field read off a tensor dimension: ``value = (i // divisor) % modulus``, or, when
+    ``centered``, the offset from the middle of the dimension, ``i - (size - 1) / 2`` (kernel taps:
+    the centre tap of a 3×3 and of a 5×5 kernel get the same descriptor)."""
 
     field: str
     divisor: int = 1
     modulus: int = 0  # 0: no wrap-around
+    centered: bool = False
 
     def values(self, size: int) -> torch.Tensor:
+        if self.centered:
+            return torch.arange(size) - (size - 1) / 2
         v = torch.arange(size) // self.divisor
         return v % self.modulus if self.modulus else v
 

@@ -14,6 +14,7 @@ range serves embeddings (std 1) and 4096-wide layers (std 0.009) alike.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -29,6 +30,32 @@ from hyperkit.encoding import FourierFeatures, Normalizer, field_ranges
 
 HEADS = ("scalar", "lowrank", "flat")
 _TOKEN_FIELDS = ("layer", "depth", "layer_type") + LAYER_FIELDS
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _MergedSpec(TargetSpec):
+    """Several targets seen as one (their tensors side by side), so that the low-rank head batches
+    them in one pass: one descriptor table, one trunk pass, one product per shape group. Each
+    tensor keeps the context (layer index, depth, global and task fields) of its own target."""
+
+    sources: tuple[TargetSpec, ...] = ()
+
+    @classmethod
+    def of(cls, specs: Sequence[TargetSpec]) -> "_MergedSpec":
+        params, layers, origin = {}, [], {}
+        for i, spec in enumerate(specs):
+            offset = len(layers)
+            layers += [dataclasses.replace(l, index=l.index + offset) for l in spec.layers]
+            for name, p in spec.params.items():
+                params[f"{i}/{name}"] = dataclasses.replace(p, layer=p.layer + offset)
+                origin[f"{i}/{name}"] = (spec, name)
+        merged = cls(params, tuple(layers), {}, {}, "merged", sources=tuple(specs))
+        merged._cache["origin"] = origin
+        return merged
+
+    def context(self, name: str) -> list[float]:
+        spec, own = self._cache["origin"][name]
+        return spec.context(own)
 
 
 class AxisProjection(nn.Linear):
@@ -86,7 +113,8 @@ class StructureEncoder(nn.Module):
     then an MLP whose last layer starts at zero (so it starts as a no-op on the trunk).
 
     Shapes:
-        tokens ``(num_layers, len(_TOKEN_FIELDS))`` normalised → ``(width,)``.
+        tokens ``(num_layers, len(_TOKEN_FIELDS))`` normalised → ``(width,)``; a list of such
+        token tensors (several targets) → ``(len(list), width)``.
     """
 
     def __init__(self, width: int, num_heads: int = 4):
@@ -98,9 +126,16 @@ class StructureEncoder(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self.layer(self.embed(tokens).unsqueeze(0)).squeeze(0)
-        return self.mlp(h.mean(0))
+    def forward(self, tokens: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        if isinstance(tokens, torch.Tensor):
+            h = self.layer(self.embed(tokens).unsqueeze(0)).squeeze(0)
+            return self.mlp(h.mean(0))
+        # Several targets at once: pad to the longest, mask the padding, average the real layers.
+        lengths = torch.tensor([len(t) for t in tokens], device=tokens[0].device)
+        padded = nn.utils.rnn.pad_sequence(list(tokens), batch_first=True)
+        keep = torch.arange(padded.shape[1], device=padded.device) < lengths[:, None]
+        h = self.layer(self.embed(padded), src_key_padding_mask=~keep)
+        return self.mlp((h * keep[..., None]).sum(1) / lengths[:, None])
 
 
 class Generator(nn.Module):
@@ -118,6 +153,10 @@ class Generator(nn.Module):
         fourier_features: size of the descriptor encoding (default 2048, UHN's); half goes to the
             context fields, half is split among the six axis fields.
         sigma: std of the Fourier matrices.
+        context_sigma: std of the context fields' Fourier matrix (default ``sigma``). The context
+            holds the structure (sizes, depth, task); a small value (0.1–0.3) makes the encoding
+            smooth in it, so a generator serving several architectures can interpolate to
+            unseen ones; at ``sigma`` nearby structures get unrelated codes.
         rank: rank ``r`` of the low-rank head.
         condition_size: size of an optional condition vector (task embedding, dataset embedding);
             0 for none. Required (> 0) for a conditional flat head.
@@ -145,7 +184,7 @@ class Generator(nn.Module):
 
     def __init__(self, specs: TargetSpec | Sequence[TargetSpec], head: str = "scalar", *, width: int = 128,
                  num_blocks: int = 2, fourier_features: int = 2048, sigma: float = 1.0, rank: int = 8,
-                 condition_size: int = 0, structure_encoder: bool = False, chunk_size: int | None = 65536,
+                 context_sigma: float | None = None, condition_size: int = 0, structure_encoder: bool = False, chunk_size: int | None = 65536,
                  checkpoint: bool = False, scale_by_init: bool = True, seed: int = 0):
         super().__init__()
         specs = sequence_of(specs)
@@ -165,12 +204,13 @@ class Generator(nn.Module):
         if head == "flat":
             self._build_flat(specs[0])
         else:
-            self._build_descriptor_path(fourier_features, sigma, seed, structure_encoder)
+            self._build_descriptor_path(fourier_features, sigma, context_sigma, seed, structure_encoder)
 
-    def _build_descriptor_path(self, fourier_features, sigma, seed, structure_encoder) -> None:
+    def _build_descriptor_path(self, fourier_features, sigma, context_sigma, seed, structure_encoder) -> None:
         context_dim = 2 * (fourier_features // 4)
         axis_dim = max(2, 2 * (fourier_features // 2 // len(AXIS_FIELDS) // 2))
-        self.context_features = FourierFeatures(len(CONTEXT_FIELDS), context_dim, sigma, seed)
+        context_sigma = sigma if context_sigma is None else context_sigma
+        self.context_features = FourierFeatures(len(CONTEXT_FIELDS), context_dim, context_sigma, seed)
         self.axis_features = nn.ModuleDict(
             {f: FourierFeatures(1, axis_dim, sigma, seed + 1 + i) for i, f in enumerate(AXIS_FIELDS)})
         self.context_in = nn.Linear(context_dim, self.width)
@@ -219,9 +259,10 @@ class Generator(nn.Module):
         """Weights of several targets in one pass (multi-model, multi-task training).
 
         Targets with equal descriptors and the same condition tensor are generated once and share
-        the result. With the low-rank head, the rows and columns of every distinct target go
-        through the trunk together — one pass instead of one per target — when their conditions
-        have the same batch shape; other heads generate each distinct target in turn.
+        the result. With the low-rank head, the distinct targets are generated as one merged
+        target — one descriptor table, one trunk pass over all their rows and columns, one batched
+        product per matrix shape — when their conditions have the same batch shape; other heads
+        generate each distinct target in turn.
 
         Args:
             specs: described targets (any mix of architectures).
@@ -248,19 +289,32 @@ class Generator(nn.Module):
             if key not in slots:
                 slots[key] = len(distinct)
                 distinct.append((spec, condition))
-        shapes = {None if c is None else tuple(c.shape[:-1]) for _, c in distinct}
-        if self.head != "lowrank" or len(shapes) != 1:
-            flats = [self.flat(spec, condition) for spec, condition in distinct]
+        conds = [self._condition(c) for _, c in distinct]
+        shapes = {None if c is None else tuple(c.shape) for c in conds}
+        if self.head == "lowrank" and len(shapes) == 1:
+            # Generate the targets as one merged target; each tensor gets its own target's condition.
+            merged = self._merged([spec for spec, _ in distinct])
+            cond = None
+            if conds[0] is not None:
+                counts = torch.tensor([len(spec.params) for spec, _ in distinct], device=conds[0].device)
+                cond = torch.stack(conds, dim=-2).repeat_interleave(counts, dim=-2)
+            flat = self._rescale(merged, self._lowrank_head(merged, cond))
+            flats = flat.split([spec.num_weights for spec, _ in distinct], dim=-1)
         else:
-            plans = [self._lowrank_plan(spec) for spec, _ in distinct]
-            h0 = torch.cat([self._lowrank_inputs(spec, self._condition(c), plan)
-                            for (spec, c), plan in zip(distinct, plans)], dim=-2)
-            h = self._run_chunks(lambda s, e: h0[..., s:e, :], h0.shape[-2], lambda x: x)
-            sizes = [sum(plan["splits"]) for plan in plans]
-            flats = [self._rescale(spec, self._lowrank_output(plan, part))
-                     for (spec, _), plan, part in zip(distinct, plans, h.split(sizes, dim=-2))]
+            flats = [self.flat(spec, condition) for spec, condition in distinct]
         generated = [spec.unflatten(flat) for (spec, _), flat in zip(distinct, flats)]
         return [generated[slots[(spec.key(), None if c is None else id(c))]] for spec, c in zip(specs, conditions)]
+
+    def _merged(self, specs: list[TargetSpec]) -> _MergedSpec:
+        """The merged spec of ``specs`` (cached: its descriptor tables and plan are built once)."""
+        cache = self.__dict__.setdefault("_merged_specs", {})
+        key = tuple(id(s) for s in specs)
+        entry = cache.get(key)
+        if entry is None or any(a is not b for a, b in zip(entry.sources, specs)):
+            if len(cache) >= 64:  # sampled architectures: keep the cache bounded
+                cache.clear()
+            entry = cache[key] = _MergedSpec.of(specs)
+        return entry
 
     def sample(self, spec: TargetSpec, per_tensor: int, condition: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -381,8 +435,8 @@ class Generator(nn.Module):
                     "context": self.context_features(self.normalizer(desc["context"], CONTEXT_FIELDS)),
                     "axes": {f: self.axis_features[f](self.normalizer(u.unsqueeze(-1), (f,)))
                              for f, u in desc["unique"].items()},
-                    "tokens": (self.normalizer(desc["tokens"], _TOKEN_FIELDS)
-                               if self.structure is not None else None),
+                    "tokens": (self.normalizer(desc["tokens"], _TOKEN_FIELDS)  # merged: per source
+                               if self.structure is not None and not isinstance(spec, _MergedSpec) else None),
                 }
             spec._cache[key] = entry
         return entry
@@ -392,9 +446,14 @@ class Generator(nn.Module):
         features = self._fourier(spec)
         base = self.context_in(features["context"])
         if self.structure is not None:
-            base = base + self.structure(features["tokens"])
-        if cond is not None:
-            base = base + cond.unsqueeze(-2)
+            if isinstance(spec, _MergedSpec):  # each target's own layers, broadcast to its tensors
+                codes = self.structure([self._fourier(s)["tokens"] for s in spec.sources])
+                counts = torch.tensor([len(s.params) for s in spec.sources], device=base.device)
+                base = base + codes.repeat_interleave(counts, dim=0)
+            else:
+                base = base + self.structure(features["tokens"])
+        if cond is not None:  # a merged spec's condition is already per tensor
+            base = base + (cond if isinstance(spec, _MergedSpec) else cond.unsqueeze(-2))
         return base
 
     def _encode(self, spec: TargetSpec, cond: torch.Tensor | None):

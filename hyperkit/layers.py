@@ -35,7 +35,8 @@ def _describe_conv(m: nn.Conv1d | nn.Conv2d) -> LayerDescription:
     kernel = tuple(m.kernel_size)
     fan_in = m.in_channels // m.groups * math.prod(kernel)
     std = _kaiming_uniform_std(fan_in)
-    weight_axes = ("row", "col", "k0", "k1")[: 2 + len(kernel)]
+    # Kernel taps as offsets from the centre: kernels of different sizes share their middle.
+    weight_axes = ("row", "col", AxisMap("k0", centered=True), AxisMap("k1", centered=True))[: 2 + len(kernel)]
     return LayerDescription(
         {"in_size": m.in_channels, "out_size": m.out_channels, "kernel0": kernel[0],
          "kernel1": kernel[1] if len(kernel) > 1 else 0},

@@ -33,6 +33,7 @@ class GeneratorConfig:
     num_blocks: int = 2
     fourier_features: int = 2048
     sigma: float = 1.0
+    context_sigma: float | None = None
     rank: int = 8
     structure_encoder: bool = False
     chunk_size: int | None = 65536

@@ -120,3 +120,12 @@ def test_bad_modules_get_clear_errors():
         hyperkit.describe(nn.Linear(2, 2), task={"colour": 1})
     spec = hyperkit.describe(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)))
     assert spec.params["1.weight"].role == "norm_scale"
+
+
+def test_kernel_taps_are_offsets_from_the_centre():
+    def taps(k):
+        spec = hyperkit.describe(nn.Conv2d(2, 3, k))
+        (axis,) = spec.params["weight"].axes[2]
+        return axis.values(k).tolist()
+
+    assert taps(3) == [-1.0, 0.0, 1.0] and taps(5) == [-2.0, -1.0, 0.0, 1.0, 2.0]

@@ -241,11 +241,13 @@ def test_init_decorrelates_generated_rows():
     assert worst[1.0] < 2 < 4 < worst[0.0]
 
 
-@pytest.mark.parametrize("head", ["lowrank", "scalar"])
-def test_generate_many_equals_one_at_a_time_and_shares_equal_targets(head):
+@pytest.mark.parametrize("head, structure", [("lowrank", False), ("lowrank", True), ("scalar", False)])
+def test_generate_many_equals_one_at_a_time_and_shares_equal_targets(head, structure):
     specs = [hyperkit.describe(hyperkit.create_target(name)) for name in ("mlp_tiny", "cnn_digits", "mlp_tiny")]
     torch.manual_seed(0)
-    gen = hyperkit.Generator(specs[:2], head=head, condition_size=3, **SMALL)
+    gen = hyperkit.Generator(specs[:2], head=head, condition_size=3, structure_encoder=structure, **SMALL)
+    if structure:  # its last layer starts at zero: make the structure code matter
+        torch.nn.init.normal_(gen.structure.mlp[-1].weight)
     task_a, task_b = torch.randn(3), torch.randn(3)
     conditions = [task_a, task_b, task_a]
     many = gen.generate_many(specs, conditions)
@@ -258,3 +260,26 @@ def test_generate_many_equals_one_at_a_time_and_shares_equal_targets(head):
     assert not torch.allclose(different[0]["net.0.weight"], different[1]["net.0.weight"])
     with pytest.raises(ValueError, match="one per spec"):
         gen.generate_many(specs, [task_a])
+
+
+def test_generate_many_batches_gradients_like_one_at_a_time():
+    specs = [hyperkit.describe(hyperkit.create_target("mlp_digits", hidden=[h] * d, in_features=8, num_classes=3))
+             for h, d in ((8, 1), (16, 2), (12, 3))]
+    torch.manual_seed(0)
+    gen = hyperkit.Generator(specs, head="lowrank", structure_encoder=True, **SMALL)
+    grads = []
+    for generate in (lambda: gen.generate_many(specs), lambda: [gen(s) for s in specs]):
+        gen.zero_grad()
+        sum((p ** 2).sum() for d in generate() for p in d.values()).backward()
+        grads.append({n: p.grad.clone() for n, p in gen.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    assert all(torch.allclose(grads[0][n], grads[1][n], rtol=1e-4, atol=1e-6) for n in grads[0])
+
+
+def test_context_sigma_sets_only_the_context_encoding():
+    spec = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
+    gen = hyperkit.Generator(spec, head="lowrank", width=16, fourier_features=2048, context_sigma=0.05)
+    same = hyperkit.Generator(spec, head="lowrank", width=16, fourier_features=2048)
+    assert gen.context_features.B.std().item() == pytest.approx(0.05, rel=0.1)
+    assert torch.equal(gen.axis_features["row"].B, same.axis_features["row"].B)
+    assert same.context_features.B.std().item() == pytest.approx(1.0, rel=0.1)

@@ -77,3 +77,15 @@ def test_direct_trains_on_a_text_csv(tmp_path):
         f"out={tmp_path / 'run'}", f"data={{name: text_csv, train_path: {tmp_path / 'train.csv'}, seq_len: 8}}",
         "train.steps=30", "train.batch_size=8", "train.lr=3e-3"])
     assert train(recipe)["eval/accuracy"] > 0.6
+
+
+def test_label_smoothing_penalises_overconfident_logits():
+    from hyperkit.tasks import Batch, classification_loss
+
+    labels = torch.tensor([0, 1])
+    batch = Batch((torch.zeros(2, 1),), labels)
+    confident, moderate = torch.tensor([[20.0, -20.0], [-20.0, 20.0]]), torch.tensor([[2.0, -2.0], [-2.0, 2.0]])
+    plain = [classification_loss(x, batch)[0] for x in (confident, moderate)]
+    smooth = [classification_loss(x, batch, label_smoothing=0.1)[0] for x in (confident, moderate)]
+    assert plain[0] < plain[1] and smooth[0] > smooth[1]  # smoothing prefers the moderate logits
+    assert classification_loss(confident, batch, 0.1)[1] == 2

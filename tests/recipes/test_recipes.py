@@ -135,6 +135,7 @@ def test_a_typo_in_a_config_file_names_the_file_and_the_key(tmp_path):
     (["data.name=imagenet"], r"unknown dataset 'imagenet'"),
     (["target.name=resnet"], r"unknown target 'resnet'"),
     (["generator.head=dense"], r"generator\.head"),
+    (["label_smoothing=1.5"], r"label_smoothing must be in \[0, 1\)"),
 ])
 def test_bad_input_fails_before_anything_is_written(overrides, message, tmp_path, capsys):
     out = tmp_path / "run"
