@@ -184,8 +184,8 @@ class Generator(nn.Module):
 
     def __init__(self, specs: TargetSpec | Sequence[TargetSpec], head: str = "scalar", *, width: int = 128,
                  num_blocks: int = 2, fourier_features: int = 2048, sigma: float = 1.0, rank: int = 8,
-                 context_sigma: float | None = None, condition_size: int = 0, structure_encoder: bool = False, chunk_size: int | None = 65536,
-                 checkpoint: bool = False, scale_by_init: bool = True, seed: int = 0):
+                 context_sigma: float | None = None, condition_size: int = 0, structure_encoder: bool = False,
+                 chunk_size: int | None = 65536, checkpoint: bool = False, scale_by_init: bool = True, seed: int = 0):
         super().__init__()
         specs = sequence_of(specs)
         if not specs:
