@@ -20,13 +20,13 @@ import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.config import ConfigError, to_dict
+from hyperkit.config import ConfigError
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.families import FAMILIES, Member
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedRecipe, load_task
-from hyperkit.recipes.uhn import GeneratorConfig, InitConfig
+from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.engine.trainer import TrainConfig
 from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier
 
@@ -96,10 +96,8 @@ class MultiModel(SupervisedRecipe):
         members: list[Member] = [m for group in self.groups.values() for m in group]
         targets = [self._build(m) for m in members]
         specs = [hyperkit.describe(t, task=self.task.descriptor()) for t in targets]
-        try:  # normalisation ranges from the whole declared family, held-out members included
-            generator = hyperkit.Generator(specs, **to_dict(cfg.generator), seed=cfg.train.seed)
-        except ValueError as err:
-            raise ConfigError(f"generator: {err}") from None
+        # Normalisation ranges from the whole declared family, held-out members included.
+        generator = build_generator(specs, cfg.generator, cfg.train.seed)
         self.index = {name: [members.index(m) for m in group] for name, group in self.groups.items()}
         self.task.to(device)
         return GeneratedTargets(generator, targets, specs)
@@ -110,11 +108,8 @@ class MultiModel(SupervisedRecipe):
         return target
 
     def prepare(self, module: nn.Module, logger: Logger) -> None:
-        cfg = self.config.init
-        if cfg.steps:
-            seen = [module.specs[i] for i in self.index["seen"]]
-            report = hyperkit.init_statistics(module.generator, seen, seed=self.config.train.seed, **to_dict(cfg))
-            logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps}, 0)
+        seen = [module.specs[i] for i in self.index["seen"]]
+        match_init(module.generator, seen, self.config.init, self.config.train.seed, logger)
 
     def loss(self, module: nn.Module, step: int, info: DistributedInfo):
         cfg = self.config

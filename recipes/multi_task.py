@@ -21,14 +21,14 @@ import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.config import ConfigError, to_dict
+from hyperkit.config import ConfigError
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.multi_model import GeneratedTargets
 from hyperkit.recipes.supervised import load_task
-from hyperkit.recipes.uhn import GeneratorConfig, InitConfig
+from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.tasks import build_target, check_feed, classification_loss
 
 
@@ -79,19 +79,13 @@ class MultiTask(Recipe):
             self.tasks.append(task.to(device))
             targets.append(target)
             specs.append(hyperkit.describe(target, task={"task": index, **task.descriptor()}))
-        try:
-            generator = hyperkit.Generator(specs, **to_dict(cfg.generator), seed=cfg.train.seed)
-        except ValueError as err:
-            raise ConfigError(f"generator: {err}") from None
+        generator = build_generator(specs, cfg.generator, cfg.train.seed)
         p = np.array([t.probability for t in cfg.tasks], dtype=float)
         self.probabilities = p / p.sum()
         return GeneratedTargets(generator, targets, specs)
 
     def prepare(self, module: nn.Module, logger: Logger) -> None:
-        cfg = self.config.init
-        if cfg.steps:
-            report = hyperkit.init_statistics(module.generator, module.specs, seed=self.config.train.seed, **to_dict(cfg))
-            logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps}, 0)
+        match_init(module.generator, module.specs, self.config.init, self.config.train.seed, logger)
 
     def loss(self, module: nn.Module, step: int, info: DistributedInfo):
         cfg = self.config

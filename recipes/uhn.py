@@ -64,6 +64,28 @@ class UHNConfig(SupervisedConfig):
     init: InitConfig = field(default_factory=InitConfig)
 
 
+def build_generator(specs, config: GeneratorConfig, seed: int) -> hyperkit.Generator:
+    """A :class:`hyperkit.Generator` on ``specs`` from the ``generator:`` section; a bad value is a
+    :class:`ConfigError` naming that section."""
+    try:
+        return hyperkit.Generator(specs, **to_dict(config), seed=seed)
+    except ValueError as err:
+        raise ConfigError(f"generator: {err}") from None
+
+
+def match_init(generator: hyperkit.Generator, specs, config: InitConfig, seed: int, logger: Logger) -> None:
+    """Run the ``init:`` phase on ``specs`` (skipped at ``steps: 0``) and log its curve and result."""
+    if config.steps == 0:
+        return
+    report = hyperkit.init_statistics(generator, specs, seed=seed, **to_dict(config))
+    for i, value in enumerate(report.losses):
+        logger.scalar("init/loss", value, i)
+    logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps,
+                    "init/converged": float(report.converged)}, 0)
+    if report.correlation:
+        logger.scalar("init/max_row_correlation", max(report.correlation.values()), 0)
+
+
 @register_recipe
 class UHN(SupervisedRecipe):
     """The trainable module is :class:`hyperkit.Generated`: generator + frozen target template."""
@@ -73,23 +95,10 @@ class UHN(SupervisedRecipe):
 
     def build_module(self, target: nn.Module, task: Task) -> nn.Module:
         spec = hyperkit.describe(target, task=task.descriptor())
-        try:
-            generator = hyperkit.Generator(spec, **to_dict(self.config.generator), seed=self.config.train.seed)
-        except ValueError as err:
-            raise ConfigError(f"generator: {err}") from None
-        return hyperkit.Generated(generator, target, spec)
+        return hyperkit.Generated(build_generator(spec, self.config.generator, self.config.train.seed), target, spec)
 
     def prepare(self, module: nn.Module, logger: Logger) -> None:
-        cfg = self.config.init
-        if cfg.steps == 0:
-            return
-        report = hyperkit.init_statistics(module.generator, module.spec, seed=self.config.train.seed, **to_dict(cfg))
-        for i, value in enumerate(report.losses):
-            logger.scalar("init/loss", value, i)
-        logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps,
-                        "init/converged": float(report.converged)}, 0)
-        if report.correlation:
-            logger.scalar("init/max_row_correlation", max(report.correlation.values()), 0)
+        match_init(module.generator, module.spec, self.config.init, self.config.train.seed, logger)
 
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """The generated target weights (histogram tags ``weights/<target parameter>``)."""
