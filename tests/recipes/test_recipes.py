@@ -26,18 +26,26 @@ def test_every_recipe_has_debug_configs_for_every_task():
             assert f"{recipe}/{task}-debug" in list_configs(recipe)
 
 
+def train_through_cli(config: str, out, *overrides: str) -> dict:
+    """``hyperkit run config out=out overrides…``; checks it succeeds with a finite, falling loss and
+    returns the logged scalars (other recipe tests import this: tests/recipes is on sys.path)."""
+    assert main(["run", config, f"out={out}", *overrides]) == 0
+    scalars = read_scalars(out)
+    losses = [value for _, value in scalars["train/loss"]]
+    assert all(map(math.isfinite, losses)) and losses[-1] < losses[0]
+    return scalars
+
+
 @pytest.mark.parametrize("name", DEBUG)
 def test_debug_config_runs_through_the_cli(name, tmp_path, capsys):
     out = tmp_path / "run"
     extra = ["init.steps=5"] if name.startswith("uhn") else []
-    assert main(["run", name, f"out={out}", "train.steps=12", "train.checkpoint_every=6", "train.log_every=3",
-                 "train.warmup_steps=1", *extra]) == 0
+    scalars = train_through_cli(name, out, "train.steps=12", "train.checkpoint_every=6", "train.log_every=3",
+                                "train.warmup_steps=1", *extra)
     assert "eval/accuracy" in capsys.readouterr().out
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000006.pt", "step_00000012.pt"]
     assert (out / "config.yaml").is_file()
-    scalars = read_scalars(out)
-    losses = [value for _, value in scalars["train/loss"]]
-    assert len(losses) == 4 and all(map(math.isfinite, losses)) and losses[-1] < losses[0]
+    assert len(scalars["train/loss"]) == 4
     accuracy = scalars["eval/accuracy"]
     assert accuracy[-1][0] == 12 and 0.0 <= accuracy[-1][1] <= 1.0
 

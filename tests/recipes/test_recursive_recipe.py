@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from hyperkit.cli import main
 from hyperkit.config import ConfigError
-from hyperkit.engine import read_scalars
 from hyperkit.recipes import load_recipe
+from test_recipes import train_through_cli  # tests/recipes is on sys.path
 
 
 def test_debug_chain_trains_and_logs_every_level(tmp_path):
-    out = tmp_path / "run"
-    assert main(["run", "recursive/debug", f"out={out}", "train.lr=3e-3"]) == 0
-    scalars = read_scalars(out)
-    losses = [v for _, v in scalars["train/loss"]]
-    assert all(map(math.isfinite, losses)) and losses[-1] < losses[0]
+    scalars = train_through_cli("recursive/debug", tmp_path / "run", "train.lr=3e-3")
     for level in (1, 2):  # H1, then the task network
         assert len(scalars[f"init/level{level}/loss"]) == 20
         assert f"eval/level{level}_max_stat_error" in scalars
