@@ -50,7 +50,7 @@ def families(seeds: int) -> None:
     for family, config in FAMILY_CONFIGS.items():
         results = [run(config, seed) for seed in range(seeds)]
         recipe = load_recipe(config, ["out=/tmp/unused"])
-        split = FAMILIES.get(family)().split(recipe.config.held_out, seed=0)
+        split = FAMILIES.get(family)().split(recipe.config.held_out, seed=recipe.config.split_seed)
         data = "direct/transformer" if "transformer" in family else "direct/digits_mlp"
         direct = [run(data, seed, {"name": m.target, **{k: list(v) if isinstance(v, tuple) else v
                                                          for k, v in m.arguments}})["eval/accuracy"]

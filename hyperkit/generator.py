@@ -3,7 +3,9 @@
 Heads:
   * ``"scalar"`` — one value per weight from that weight's full descriptor (UHN).
   * ``"lowrank"`` — per-row factors ``U`` and per-column factors ``V`` from row and column
-    descriptors; ``W = U Vᵀ / √r``. Cost grows with rows + columns, not rows × columns.
+    descriptors, centred over the rows (columns); ``W = U Vᵀ / √r + a 1ᵀ / √n + 1 bᵀ / √m``
+    with per-row offsets ``a`` and per-column offsets ``b`` (``m × n`` matrix) from the same
+    descriptors. Cost grows with rows + columns, not rows × columns.
   * ``"flat"`` — a linear map from a condition vector to every weight (classic hypernetwork,
     MotherNet's decoder). Its size grows with the target; the other two heads' does not.
 
@@ -225,8 +227,13 @@ class Generator(nn.Module):
             self.out = nn.Linear(self.width, 1)
         else:
             self.side = LearnedVectors(2, self.width, std=0.02)  # row side vs column side
-            self.out_u = nn.Linear(self.width, self.rank)
-            self.out_v = nn.Linear(self.width, self.rank)
+            # Each emits a factor row (rank values) and an offset (last value, starting at zero).
+            self.out_u = nn.Linear(self.width, self.rank + 1)
+            self.out_v = nn.Linear(self.width, self.rank + 1)
+            with torch.no_grad():
+                for layer in (self.out_u, self.out_v):
+                    layer.weight[-1].zero_()
+                    layer.bias[-1].zero_()
             self.out = nn.Linear(self.width, 1)  # 0-d and 1-d tensors: one value per row
 
     def _build_flat(self, spec: TargetSpec) -> None:
@@ -608,14 +615,20 @@ class Generator(nn.Module):
         u_all = self.out_u(h_rows).split([count * n_r for count, n_r, _ in sizes], dim=-2)
         v_all = self.out_v(h_cols).split([count * n_c for count, _, n_c in sizes], dim=-2)
         for (count, n_r, n_c), u, v in zip(sizes, u_all, v_all):
-            u, v = u.view(*lead, count, n_r, self.rank), v.view(*lead, count, n_c, self.rank)
+            u, v = u.view(*lead, count, n_r, self.rank + 1), v.view(*lead, count, n_c, self.rank + 1)
+            (u, a), (v, b) = u.split([self.rank, 1], dim=-1), v.split([self.rank, 1], dim=-1)
             # Centred factors: a component shared by every row (or column) would make the
             # product close to rank one; the tensor's mean comes from init_mean instead.
             if n_r > 1:
                 u = u - u.mean(-2, keepdim=True)
             if n_c > 1:
                 v = v - v.mean(-2, keepdim=True)
-            w = u @ v.transpose(-1, -2) / math.sqrt(self.rank)
+            # Centring alone would force every row and column of W to sum to zero (a conv filter
+            # blind to brightness, a unit blind to the input's total): the offsets give them back,
+            # scaled so that offsets of order one give row (column) means of the size that
+            # default init gives them.
+            w = (u @ v.transpose(-1, -2) / math.sqrt(self.rank)
+                 + a / math.sqrt(n_c) + b.transpose(-1, -2) / math.sqrt(n_r))
             pieces.append(w.reshape(*lead, -1))
         out = torch.cat(pieces, dim=-1)
         return out if plan["order"] is None else out.index_select(-1, plan["order"])

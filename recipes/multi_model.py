@@ -38,6 +38,8 @@ class MultiModelConfig:
     Args:
         family: a registered family (``hyperkit.families.FAMILIES``).
         held_out: members held out for interpolation (every extrapolation member is held out too).
+        split_seed: seed of the choice of held-out members; kept apart from ``train.seed`` so
+            that runs with different training seeds are scored on the same held-out members.
         models_per_step: training architectures per optimiser step.
     """
 
@@ -46,6 +48,7 @@ class MultiModelConfig:
     data: dict = field(default_factory=lambda: {"name": "digits"})
     family: str = "mlp_digits_family"
     held_out: int = 2
+    split_seed: int = 0
     models_per_step: int = 4
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
     init: InitConfig = field(default_factory=InitConfig)
@@ -89,7 +92,7 @@ class MultiModel(SupervisedRecipe):
         except KeyError as err:
             raise ConfigError(f"family: {err.args[0]}") from None
         try:
-            split = family.split(cfg.held_out, seed=cfg.train.seed)
+            split = family.split(cfg.held_out, seed=cfg.split_seed)
         except ValueError as err:
             raise ConfigError(f"held_out: {err}") from None
         self.groups = {"seen": split.train, "interpolation": split.interpolation, "extrapolation": split.extrapolation}

@@ -156,9 +156,11 @@ def _lowrank_reference(gen, spec, cond=None):
                 grid = grid * contrib[t][d].view(*[-1 if k == d - 1 else 1 for k in range(len(p.shape) - 1)], gen.width)
         col = gen.trunk(b.unsqueeze(-2) + gen.side.weight[1] + (grid.reshape(-1, gen.width) if has_field else 0))
         u, v = gen.out_u(row.expand(*b.shape[:-1], p.shape[0], gen.width)), gen.out_v(col)
+        (u, a), (v, c) = u.split([gen.rank, 1], -1), v.split([gen.rank, 1], -1)
         u = u - u.mean(-2, keepdim=True) if p.shape[0] > 1 else u
         v = v - v.mean(-2, keepdim=True) if v.shape[-2] > 1 else v
-        pieces.append((u @ v.transpose(-1, -2) / gen.rank ** 0.5).flatten(-2))
+        w = u @ v.transpose(-1, -2) / gen.rank ** 0.5 + a / v.shape[-2] ** 0.5 + c.transpose(-1, -2) / u.shape[-2] ** 0.5
+        pieces.append(w.flatten(-2))
     return gen._rescale(spec, torch.cat(pieces, dim=-1))
 
 
@@ -167,10 +169,33 @@ def test_batched_lowrank_head_equals_per_tensor_reference(name):
     spec = hyperkit.describe(hyperkit.create_target(name))
     torch.manual_seed(0)
     gen = hyperkit.Generator(spec, head="lowrank", condition_size=3, rank=4, **SMALL)
+    with torch.no_grad():  # the row and column offsets start at zero: make them count
+        gen.out_u.weight[-1].normal_()
+        gen.out_v.bias[-1].fill_(0.5)
     cond = torch.randn(2, 3)
     assert torch.allclose(gen.flat(spec, cond), _lowrank_reference(gen, spec, cond), atol=1e-6)
     plain = hyperkit.Generator(spec, head="lowrank", rank=4, **SMALL)
     assert torch.allclose(plain.flat(spec), _lowrank_reference(plain, spec), atol=1e-6)
+
+
+def test_lowrank_offsets_start_at_zero_and_learn_row_and_column_sums():
+    spec = hyperkit.describe(nn.Linear(12, 8, bias=False))
+    torch.manual_seed(0)
+    gen = hyperkit.Generator(spec, head="lowrank", rank=4, **SMALL)
+    weight = gen(spec)["weight"]
+    mean = spec.params["weight"].init_mean
+    # At construction the factors are centred and the offsets zero: every row and column sums to zero.
+    assert torch.allclose((weight - mean).sum(0), torch.zeros(12), atol=1e-5)
+    assert torch.allclose((weight - mean).sum(1), torch.zeros(8), atol=1e-5)
+    # A target whose rows and columns have their own means: the offsets fit them.
+    wanted = mean + spec.params["weight"].scale * (torch.linspace(-2, 2, 8)[:, None] + torch.linspace(1, -1, 12))
+    opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = (gen(spec)["weight"] - wanted).pow(2).mean() / wanted.var()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.01
 
 
 @pytest.mark.parametrize("target", [nn.LayerNorm(5), nn.Linear(3, 4, bias=False), nn.Conv1d(2, 3, 1, bias=False)])
