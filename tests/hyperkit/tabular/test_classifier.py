@@ -10,7 +10,8 @@ import pytest
 import torch
 from sklearn.datasets import load_wine
 
-from hyperkit.tabular.classifier import MotherNetClassifier, predict_numpy
+from hyperkit.tabular import classifier
+from hyperkit.tabular.classifier import MotherNetClassifier, _predict, predict_numpy
 from hyperkit.tabular.model import MotherNet, prepare_tables
 
 
@@ -59,6 +60,20 @@ def test_pickle_and_numpy_export_predict_identically(model, wine):
     again = pickle.loads(pickle.dumps(clf))
     assert np.array_equal(again.predict_proba(X), clf.predict_proba(X))
     assert np.allclose(predict_numpy(clf.export(), X), clf.predict_proba(X))
+
+
+def test_prediction_runs_blas_on_one_thread_and_restores_it(model, wine, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    X, y = wine
+    clf = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    before, inside = blas_threads(), []
+    monkeypatch.setattr(classifier, "_predict", lambda *a: inside.append(blas_threads()) or _predict(*a))
+    clf.predict_proba(X[100:])
+    assert before and inside == [[1] * len(before)] and blas_threads() == before
 
 
 def test_missing_values_mean_the_training_mean_at_fit_and_predict_time(model, wine):
