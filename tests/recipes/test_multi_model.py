@@ -19,3 +19,14 @@ def test_unknown_family_is_refused(tmp_path):
     recipe = load_recipe("multi_model/debug", [f"out={tmp_path}", "family=resnet_family"])
     with pytest.raises(ConfigError, match="unknown family 'resnet_family'"):
         recipe.setup(None)
+
+
+def test_held_out_members_follow_split_seed_not_train_seed(tmp_path):
+    def held_out(*overrides):
+        recipe = load_recipe("multi_model/debug", [f"out={tmp_path}", *overrides])
+        recipe.setup(None)
+        return [m.name for m in recipe.groups["interpolation"]]
+
+    first = held_out("train.seed=0")
+    assert first and held_out("train.seed=1") == first
+    assert any(held_out(f"split_seed={seed}") != first for seed in range(1, 6))
