@@ -24,7 +24,6 @@ import torch
 
 import hyperkit
 from hyperkit.engine.trainer import train
-from hyperkit.families import FAMILIES
 from hyperkit.recipes import load_recipe
 
 FAMILY_CONFIGS = {"mlp_digits_family": "multi_model/digits_mlp", "cnn_digits_family": "multi_model/digits_cnn",
@@ -45,16 +44,23 @@ def mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.pstdev(values):.2f}"
 
 
+def members(config: str) -> dict[str, list]:
+    """The family members a ``multi_model`` config trains on and holds out, as its recipe splits them
+    (``seen``, ``interpolation``, ``extrapolation``)."""
+    recipe = load_recipe(config, ["out=/tmp/unused"])
+    recipe.setup(torch.device("cpu"))
+    return recipe.groups
+
+
 def families(seeds: int) -> None:
     print("| family | seen | interpolation | extrapolation | direct (held-out members) |\n|---|---|---|---|---|")
     for family, config in FAMILY_CONFIGS.items():
         results = [run(config, seed) for seed in range(seeds)]
-        recipe = load_recipe(config, ["out=/tmp/unused"])
-        split = FAMILIES.get(family)().split(recipe.config.held_out, seed=recipe.config.split_seed)
+        held_out = members(config)["interpolation"]
         data = "direct/transformer" if "transformer" in family else "direct/digits_mlp"
         direct = [run(data, seed, {"name": m.target, **{k: list(v) if isinstance(v, tuple) else v
                                                          for k, v in m.arguments}})["eval/accuracy"]
-                  for seed in range(seeds) for m in split.interpolation]
+                  for seed in range(seeds) for m in held_out]
         cells = [mean_std([r[f"eval/{g}_accuracy"] for r in results]) for g in ("seen", "interpolation", "extrapolation")]
         print(f"| {family} | " + " | ".join(cells) + f" | {mean_std(direct)} |", flush=True)
 
@@ -73,9 +79,8 @@ def speed() -> None:
     sizes = {"mlp_digits": dict(in_features=64, num_classes=10), "cnn_digits": dict(num_classes=10),
              "transformer_tiny": dict(vocab_size=64, num_classes=4)}
     print("| family | models | batched (ms/model) | one at a time (ms/model) | speed-up |\n|---|---|---|---|---|")
-    for family in FAMILY_CONFIGS:
-        members = FAMILIES.get(family)().split(2, 0).train
-        specs = [hyperkit.describe(m.build(**sizes[m.target])) for m in members]
+    for family, config in FAMILY_CONFIGS.items():
+        specs = [hyperkit.describe(m.build(**sizes[m.target])) for m in members(config)["seen"]]
         generator = hyperkit.Generator(specs, head="lowrank", width=64, fourier_features=512, rank=64,
                                        structure_encoder=True)
 
