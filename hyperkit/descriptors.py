@@ -228,6 +228,10 @@ class TargetSpec:
 
 Describer = Callable[[nn.Module], LayerDescription]
 _DESCRIBERS: dict[type, tuple[str, Describer]] = {}
+# Describers for the layers of optional libraries, keyed by the library's top-level package and
+# registered the first time describe() meets a layer from it: importing torch_geometric costs
+# seconds (it loads torch._dynamo), and a target without graph layers has no use for it.
+_DEFERRED_DESCRIBERS: dict[str, Callable[[], None]] = {}
 
 
 def register_layer(layer_class: type, name: str | None = None):
@@ -259,6 +263,10 @@ def register_layer(layer_class: type, name: str | None = None):
 
 
 def _find_describer(cls: type):
+    for base in cls.__mro__:
+        register = _DEFERRED_DESCRIBERS.pop(base.__module__.partition(".")[0], None)
+        if register is not None:
+            register()
     for base in cls.__mro__:
         if base in _DESCRIBERS:
             return _DESCRIBERS[base]

@@ -162,7 +162,7 @@ def init_statistics(generator: Generator, specs: TargetSpec | Sequence[TargetSpe
         True
     """
     specs = sequence_of(specs if specs is not None else generator.default_spec)
-    optimizer = torch.optim.Adam(generator.parameters(), lr=lr)
+    optimizer = adam(generator.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     grid = max(2, int(sample ** 0.5))
     losses, step, previous_worst = [], 0, float("inf")
@@ -188,6 +188,15 @@ def init_statistics(generator: Generator, specs: TargetSpec | Sequence[TargetSpe
     correlation = _correlations(generator, specs, grid, condition, rng) if decorrelate else {}
     return InitReport(measure(generator, specs, condition), step, tolerance, losses, correlation,
                       correlation_tolerance)
+
+
+def adam(params, lr: float) -> torch.optim.Adam:
+    """Adam over ``params``, fused into one kernel where torch has one (CPU and CUDA floating-point
+    tensors): the per-tensor loop of the default implementation took a third of an init step on
+    the digits MLP's generator."""
+    params = [p for p in params if p.requires_grad]
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused)
 
 
 def _draw(generator: Generator, spec: TargetSpec, sample: int, grid: int, condition, rng):

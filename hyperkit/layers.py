@@ -12,7 +12,7 @@ import math
 
 import torch.nn as nn
 
-from hyperkit.descriptors import AxisMap, LayerDescription, ParamInfo, register_layer
+from hyperkit.descriptors import _DEFERRED_DESCRIBERS, AxisMap, LayerDescription, ParamInfo, register_layer
 
 _ROW_COL = ("row", "col")
 
@@ -119,7 +119,8 @@ def _pyg_linear_std(m) -> float | None:
 
 
 def _describe_pyg():
-    """torch_geometric layers, registered only where torch_geometric is installed."""
+    """torch_geometric layers, registered when describe() first meets one (and only where
+    torch_geometric is installed)."""
     try:
         from torch_geometric.nn import GATConv, GCNConv
         from torch_geometric.nn.dense.linear import Linear as PygLinear
@@ -155,7 +156,7 @@ def _describe_pyg():
         return LayerDescription({"in_size": in_size, "out_size": h * c if m.concat else c, "heads": h}, params)
 
 
-_describe_pyg()
+_DEFERRED_DESCRIBERS["torch_geometric"] = _describe_pyg
 
 
 def _describe_learned_vectors(m) -> LayerDescription:

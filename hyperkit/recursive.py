@@ -28,7 +28,7 @@ from torch.func import functional_call
 
 from hyperkit.descriptors import describe
 from hyperkit.generator import Generator
-from hyperkit.init import DEFAULT_TOLERANCE, InitReport, _stats_loss, _tensor_stats, grids_of, row_correlation
+from hyperkit.init import DEFAULT_TOLERANCE, InitReport, _stats_loss, _tensor_stats, adam, grids_of, row_correlation
 
 __all__ = ["GeneratorChain", "LevelReport", "init_chain"]
 
@@ -118,7 +118,7 @@ def init_chain(chain: GeneratorChain, steps_per_level: int = 200, lr: float = 1e
     Returns:
         One report per level, top down.
     """
-    optimizer = torch.optim.Adam(chain.root.parameters(), lr=lr)
+    optimizer = adam(chain.root.parameters(), lr)
     rng = torch.Generator().manual_seed(seed)
     reports = []
     for level in range(1, chain.depth + 2):

@@ -39,3 +39,24 @@ def test_analytic_init_statistics_match_measured(kind):
         mean, std = _measured(LAYERS[kind], name.split(".", 1)[1])
         assert abs(p.init_std - std) <= 0.02 * max(p.init_std, 1e-3) + 1e-6, name
         assert abs(p.init_mean - mean) <= 0.03 * max(p.init_std, 1e-3) + 1e-6, name
+
+
+def test_describing_a_target_without_graph_layers_does_not_import_torch_geometric():
+    # torch_geometric's import takes seconds; its describers are registered on first use.
+    import subprocess
+    import sys
+
+    code = ("import sys, torch.nn as nn, hyperkit; "
+            "hyperkit.describe(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))); "
+            "print('torch_geometric' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_a_subclass_of_a_graph_layer_is_described_through_its_base():
+    class Custom(GCNConv):
+        pass
+
+    spec = hyperkit.describe(nn.ModuleList([Custom(3, 4)]))
+    assert set(spec.params) == {"0.lin.weight", "0.bias"}
+    assert spec.layers[0].type == "gcn"
