@@ -285,6 +285,8 @@ def classification_loss(logits: torch.Tensor, batch: Batch,
                         label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy (with optional label smoothing) over the batch's scored rows, and the number
     of correct predictions."""
+    if not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     scored = batch.score(logits)
     loss = F.cross_entropy(scored.float(), batch.labels, label_smoothing=label_smoothing)
     return loss, (scored.argmax(-1) == batch.labels).sum()

@@ -25,7 +25,7 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.families import FAMILIES, Member
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedRecipe, load_task
+from hyperkit.recipes.supervised import SupervisedRecipe, check_label_smoothing, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.engine.trainer import TrainConfig
 from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier
@@ -41,6 +41,7 @@ class MultiModelConfig:
         split_seed: seed of the choice of held-out members; kept apart from ``train.seed`` so
             that runs with different training seeds are scored on the same held-out members.
         models_per_step: training architectures per optimiser step.
+        label_smoothing: the cross-entropy's label smoothing (0 for none), as in ``uhn``.
     """
 
     recipe: str = "multi_model"
@@ -50,6 +51,7 @@ class MultiModelConfig:
     held_out: int = 2
     split_seed: int = 0
     models_per_step: int = 4
+    label_smoothing: float = 0.0
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -86,6 +88,7 @@ class MultiModel(SupervisedRecipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
+        check_label_smoothing(cfg.label_smoothing, "label_smoothing")
         self.task = load_task(cfg.data)
         try:
             family = FAMILIES.get(cfg.family)()
@@ -121,7 +124,7 @@ class MultiModel(SupervisedRecipe):
         members = [seen[i] for i in rng.choice(len(seen), min(cfg.models_per_step, len(seen)), replace=False)]
         batch = self.task.batch(step, cfg.train.batch_size, cfg.train.seed, info.rank, info.world_size)
         outputs = module(members, [batch.inputs] * len(members))
-        losses, correct = zip(*(classification_loss(logits, batch) for logits in outputs))
+        losses, correct = zip(*(classification_loss(logits, batch, cfg.label_smoothing) for logits in outputs))
         accuracy = torch.stack(correct).float().sum() / (len(batch) * len(members))
         return torch.stack(losses).mean(), {"accuracy": accuracy}
 

@@ -27,19 +27,21 @@ from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.multi_model import GeneratedTargets
-from hyperkit.recipes.supervised import load_task
+from hyperkit.recipes.supervised import check_label_smoothing, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.tasks import build_target, check_feed, classification_loss
 
 
 @dataclass
 class TaskConfig:
-    """One task of a multi-task run: its name (for metrics), data, target and sampling weight."""
+    """One task of a multi-task run: its name (for metrics), data, target, sampling weight and the
+    label smoothing of its cross-entropy (0 for none)."""
 
     name: str
     data: dict
     target: dict
     probability: float = 1.0
+    label_smoothing: float = 0.0
 
 
 @dataclass
@@ -73,6 +75,7 @@ class MultiTask(Recipe):
             raise ConfigError("tasks: probabilities must be >= 0 with a positive sum")
         self.tasks, targets, specs = [], [], []
         for index, task_cfg in enumerate(cfg.tasks):
+            check_label_smoothing(task_cfg.label_smoothing, f"tasks[{index}].label_smoothing")
             task = load_task(task_cfg.data)
             target = build_target(task_cfg.target, task)
             check_feed(target, task, f"task {task_cfg.name!r}: target {task_cfg.target.get('name')!r}")
@@ -97,7 +100,7 @@ class MultiTask(Recipe):
         outputs = module(chosen, [b.inputs for b in batches])
         losses, accuracies = [], {}
         for i, batch, logits in zip(chosen, batches, outputs):
-            loss, correct = classification_loss(logits, batch)
+            loss, correct = classification_loss(logits, batch, cfg.tasks[i].label_smoothing)
             losses.append(loss)
             accuracies[f"{cfg.tasks[i].name}_accuracy"] = correct.float() / len(batch)
         return torch.stack(losses).mean(), accuracies

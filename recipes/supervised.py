@@ -38,6 +38,12 @@ class SupervisedConfig:
     label_smoothing: float = 0.0
 
 
+def check_label_smoothing(value: float, key: str) -> None:
+    """A :class:`ConfigError` naming ``key`` unless ``0 <= value < 1``."""
+    if not 0 <= value < 1:
+        raise ConfigError(f"{key} must be in [0, 1), got {value}")
+
+
 def load_task(spec: dict) -> Task:
     """Load the dataset a ``data:`` spec names and wrap it in a :class:`~hyperkit.tasks.Task`."""
     spec = dict(spec)
@@ -64,8 +70,7 @@ class SupervisedRecipe(Recipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
-        if not 0 <= cfg.label_smoothing < 1:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
+        check_label_smoothing(cfg.label_smoothing, "label_smoothing")
         self.task = load_task(cfg.data)
         target = build_target(cfg.target, self.task)
         check_feed(target, self.task, f"target {cfg.target.get('name')!r}")

@@ -30,3 +30,21 @@ def test_held_out_members_follow_split_seed_not_train_seed(tmp_path):
     first = held_out("train.seed=0")
     assert first and held_out("train.seed=1") == first
     assert any(held_out(f"split_seed={seed}") != first for seed in range(1, 6))
+
+
+def test_label_smoothing_enters_the_loss_and_is_validated(tmp_path):
+    import torch
+
+    from hyperkit.engine.distributed import DistributedInfo
+
+    info = DistributedInfo(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
+
+    def first_loss(smoothing):
+        torch.manual_seed(0)
+        recipe = load_recipe("multi_model/debug", [f"out={tmp_path}", f"label_smoothing={smoothing}"])
+        return recipe.loss(recipe.setup(torch.device("cpu")), 0, info)[0].item()
+
+    plain, smoothed = first_loss(0.0), first_loss(0.3)
+    assert torch.isfinite(torch.tensor(smoothed)) and abs(smoothed - plain) > 1e-4
+    with pytest.raises(ConfigError, match=r"label_smoothing must be in \[0, 1\), got 1.5"):
+        first_loss(1.5)

@@ -21,7 +21,24 @@ def test_debug_tasks_train_with_one_generator_and_report_each_task(tmp_path):
     ("tasks=[{name: a, data: {name: digits}, target: {name: mlp_digits}}, "
      "{name: a, data: {name: digits}, target: {name: cnn_digits}}]", "names must be unique"),
     ("tasks=[{name: a, data: {name: digits}, target: {name: gcn_small}}]", "cannot be fed image data"),
+    ("tasks=[{name: a, data: {name: digits}, target: {name: mlp_digits}, label_smoothing: 1.0}]",
+     r"tasks\[0\].label_smoothing must be in \[0, 1\)"),
 ])
 def test_bad_task_lists_are_refused(override, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         load_recipe("multi_task/debug", [f"out={tmp_path}", override]).setup(None)
+
+
+def test_each_task_has_its_own_label_smoothing(tmp_path):
+    import torch
+
+    from hyperkit.engine.distributed import DistributedInfo
+
+    info = DistributedInfo(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
+
+    def first_loss(smoothing):
+        task = f"{{name: a, data: {{name: digits}}, target: {{name: mlp_digits, hidden: [8]}}, label_smoothing: {smoothing}}}"
+        recipe = load_recipe("multi_task/debug", [f"out={tmp_path}", f"tasks=[{task}]"])
+        return recipe.loss(recipe.setup(torch.device("cpu")), 0, info)[0].item()
+
+    assert abs(first_loss(0.3) - first_loss(0.0)) > 1e-4
