@@ -10,6 +10,7 @@ from typing import Sequence
 import torch
 
 from hyperkit.descriptors import TargetSpec, sequence_of
+from hyperkit.engine.schedule import fusable
 from hyperkit.generator import Generator
 
 DEFAULT_TOLERANCE = 0.1
@@ -195,8 +196,7 @@ def adam(params, lr: float) -> torch.optim.Adam:
     tensors): the per-tensor loop of the default implementation took a third of an init step on
     the digits MLP's generator."""
     params = [p for p in params if p.requires_grad]
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    return torch.optim.Adam(params, lr=lr, fused=fused)
+    return torch.optim.Adam(params, lr=lr, fused=fusable(params))
 
 
 def _draw(generator: Generator, spec: TargetSpec, sample: int, grid: int, condition, rng):
