@@ -78,6 +78,9 @@ class MotherNetConfig:
     prior: PriorConfig = field(default_factory=PriorConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     eval_tables: int = 64
+    # A MotherNet file (from `hyperkit export` or save_pretrained) whose weights start this run, to
+    # train a model further; its sizes must equal prior.max_features/max_classes and model.
+    init: str | None = None
     # Sample the next step's tables in a background thread. Off by default on CPU: the sampling
     # thread competes with torch's own threads for the same cores and slows the step more than
     # it saves (measured on 2 cores); on a GPU the CPU is otherwise idle.
@@ -130,6 +133,9 @@ class MotherNetRecipe(Recipe):
         if not 4 <= cfg.prior.min_rows <= cfg.prior.max_rows:
             raise ConfigError(f"prior.min_rows ({cfg.prior.min_rows}) must be at least 4 and at most "
                               f"prior.max_rows ({cfg.prior.max_rows})")
+        if cfg.init is not None:
+            _load_init(model, cfg.init, {"max_features": cfg.prior.max_features,
+                                         "max_classes": cfg.prior.max_classes, **to_dict(cfg.model)})
         prefetch = cfg.prefetch if cfg.prefetch is not None else device.type == "cuda"
         self.device, self._pool, self._pending = device, ThreadPoolExecutor(1) if prefetch else None, None
         return _Classify(model)
@@ -194,9 +200,30 @@ class MotherNetRecipe(Recipe):
         model.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()})
         info = {"step": state["step"], "train_seconds": round(_logged_seconds(run, state["step"]), 1),
                 "source": f"{run.name}/checkpoints/{checkpoint.name}", "config": state["config"]}
+        if config.init is not None:  # trained further from another model: keep that model's record
+            previous = torch.load(config.init, map_location="cpu", weights_only=True)["info"]
+            info["init"] = {k: v for k, v in previous.items() if k != "config"}
+            info["total_steps"] = info["step"] + previous.get("total_steps", previous["step"])
+            info["total_train_seconds"] = round(
+                info["train_seconds"] + previous.get("total_train_seconds", previous["train_seconds"]), 1)
         path = save_pretrained(model, arguments, path, **info)
         Path(path).with_suffix(".yaml").write_text(yaml.safe_dump(info, sort_keys=False))  # the record beside the weights
         return path
+
+
+def _load_init(model: MotherNet, path: str, arguments: dict) -> None:
+    """Start ``model`` from the weights in ``path`` (config key ``init``)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"init: no MotherNet file at {path}; give a file written by `hyperkit export` "
+                          "or hyperkit.tabular.save_pretrained")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = state["arguments"]
+    differ = sorted(k for k in set(saved) | set(arguments) if saved.get(k) != arguments.get(k))
+    if differ:
+        details = ", ".join(f"{k}: file {saved.get(k)!r}, config {arguments.get(k)!r}" for k in differ)
+        raise ConfigError(f"init: {path} holds a MotherNet of other sizes ({details}); set the config's "
+                          "prior.max_features/max_classes and model.* to the file's values")
+    model.load_state_dict(state["model"])
 
 
 def _logged_seconds(run: Path, last_step: int) -> float:

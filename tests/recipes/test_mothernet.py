@@ -36,3 +36,31 @@ def test_debug_run_trains_resumes_and_exports(tmp_path, capsys):
     X, y = load_iris(return_X_y=True)
     clf = MotherNetClassifier(model=tmp_path / "mothernet.pt").fit(X[::2], y[::2])
     assert clf.predict_proba(X[1::2]).shape == (75, 3) and np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_init_starts_from_an_exported_model_and_keeps_its_record(tmp_path):
+    args = ["train.steps=4", "train.checkpoint_every=4", "train.log_every=2", "train.eval_every=4"]
+    assert main(["run", "mothernet/debug", f"out={tmp_path / 'first'}", *args]) == 0
+    assert main(["export", str(tmp_path / "first"), str(tmp_path / "first.pt")]) == 0
+    first = torch.load(tmp_path / "first.pt", weights_only=True)
+
+    # Zero steps of training further: the run's start is exactly the file's model.
+    assert main(["run", "mothernet/debug", f"out={tmp_path / 'second'}", f"init={tmp_path / 'first.pt'}",
+                 *args, "train.lr=1e-12"]) == 0
+    assert main(["export", str(tmp_path / "second"), str(tmp_path / "second.pt")]) == 0
+    second = torch.load(tmp_path / "second.pt", weights_only=True)
+    assert all(torch.allclose(first["model"][k], second["model"][k], atol=1e-6) for k in first["model"])
+    assert second["info"]["init"]["step"] == 4 and second["info"]["total_steps"] == 8
+    assert second["info"]["total_train_seconds"] >= first["info"]["train_seconds"]
+
+
+def test_init_refuses_a_missing_file_or_other_sizes(tmp_path, capsys):
+    assert main(["run", "mothernet/debug", f"out={tmp_path / 'a'}", f"init={tmp_path / 'none.pt'}"]) != 0
+    assert "init: no MotherNet file" in capsys.readouterr().err
+    args = ["train.steps=2", "train.checkpoint_every=2", "train.eval_every=2"]
+    assert main(["run", "mothernet/debug", f"out={tmp_path / 'b'}", *args]) == 0
+    assert main(["export", str(tmp_path / "b"), str(tmp_path / "b.pt")]) == 0
+    assert main(["run", "mothernet/debug", f"out={tmp_path / 'c'}", f"init={tmp_path / 'b.pt'}",
+                 "model.child_hidden=24"]) != 0
+    err = capsys.readouterr().err
+    assert "child_hidden: file" in err and not (tmp_path / "c" / "checkpoints").exists()
