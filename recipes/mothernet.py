@@ -45,6 +45,7 @@ class PriorConfig:
     max_classes: int = 10
     weights: dict = field(default_factory=lambda: {"mlp": 0.7, "gp": 0.2, "boolean": 0.1})
     binary_fraction: float = 0.3
+    argmax_fraction: float = 0.5
     categorical_probability: float = 0.2
     categorical_fraction: float = 0.3
     train_fraction: tuple[float, float] = (0.5, 0.9)

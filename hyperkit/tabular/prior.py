@@ -13,8 +13,11 @@ Every training step of MotherNet reads a batch of freshly sampled small classifi
 - ``boolean`` — binary features, the label an OR of random conjunctions of literals with label noise.
 
 A task's continuous label latent becomes ``C`` classes by thresholds at random quantiles (classes
-shuffled); some columns are made categorical (quantile bins with shuffled integer codes). Sampling
-is NumPy on the CPU; a training recipe measures its share of a step.
+shuffled): ordered bands of one direction. Many real multi-class tables (digits, species) are
+unordered regions instead, so a share of the multi-class tasks (``argmax_fraction``) draws ``C``
+latents and labels each row by the largest (:func:`argmax_classes`). Some columns are made
+categorical (quantile bins with shuffled integer codes). Sampling is NumPy on the CPU; a training
+recipe measures its share of a step.
 
 Example:
     >>> prior = Prior(max_features=20, max_classes=5)
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Prior", "TaskBatch", "boolean_task", "gp_task", "mlp_task", "to_classes"]
+__all__ = ["Prior", "TaskBatch", "argmax_classes", "boolean_task", "gp_task", "mlp_task", "to_classes"]
 
 _ACTIVATIONS = {
     "tanh": np.tanh,
@@ -75,12 +78,30 @@ def to_classes(latent: np.ndarray, num_classes: int, rng: np.random.Generator) -
     return rng.permutation(num_classes)[classes]
 
 
+def argmax_classes(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Label each row by its largest latent (each standardised, plus a random offset so that class
+    sizes vary): unordered regions rather than bands. Classes no row falls in are dropped.
+
+    Shapes:
+        latents ``(num_rows, C)`` → class ids ``(num_rows,)`` in ``0 .. k - 1``, and ``k <= C``.
+
+    Example: ``argmax_classes(np.eye(3), rng)`` puts each row in a class of its own.
+    """
+    std = latents.std(0)
+    z = (latents - latents.mean(0)) / np.where(std > 1e-12, std, 1.0)
+    present, classes = np.unique((z + rng.normal(0.0, 0.5, latents.shape[1])).argmax(1), return_inverse=True)
+    return rng.permutation(len(present))[classes], len(present)
+
+
 def mlp_task(num_rows: int, num_features: int, rng: np.random.Generator,
-             noise: tuple[float, float] = (0.003, 0.1)) -> tuple[np.ndarray, np.ndarray]:
-    """Features and label latent from a random MLP structural causal model.
+             noise: tuple[float, float] = (0.003, 0.1), num_latents: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Features and label latent(s) from a random MLP structural causal model.
+
+    With ``num_latents > 1`` the latents are random sparse combinations of the last layer's units
+    (for :func:`argmax_classes`); with one, a unit of the last layer that is not a feature.
 
     Returns:
-        ``x (num_rows, num_features)``, ``latent (num_rows,)``.
+        ``x (num_rows, num_features)``, ``latent (num_rows,)``, or ``(num_rows, num_latents)``.
     """
     depth = int(rng.integers(1, 5))
     # Narrow layers and few causes: with wide layers, a handful of randomly chosen units is
@@ -99,6 +120,10 @@ def mlp_task(num_rows: int, num_features: int, rng: np.random.Generator,
         h = activation(h @ weight + rng.normal(size=width) * 0.5) + sigma * rng.normal(size=(num_rows, width))
         units.append(h)
     hidden = np.concatenate(units, axis=1)
+    if num_latents > 1:
+        mixing = rng.normal(size=(width, num_latents)) * (rng.random((width, num_latents)) < 0.5)
+        chosen = rng.choice(hidden.shape[1], size=num_features, replace=False)
+        return hidden[:, chosen], h @ mixing
     target = hidden.shape[1] - width + int(rng.integers(width))  # a unit of the last layer
     candidates = np.delete(np.arange(hidden.shape[1]), target)
     chosen = rng.choice(candidates, size=num_features, replace=False)
@@ -106,16 +131,18 @@ def mlp_task(num_rows: int, num_features: int, rng: np.random.Generator,
 
 
 def gp_task(num_rows: int, num_features: int, rng: np.random.Generator,
-            num_frequencies: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform features and a Gaussian-process (RBF kernel) label latent."""
+            num_frequencies: int = 128, num_latents: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform features and Gaussian-process (RBF kernel) label latent(s): ``(num_rows,)``, or
+    ``(num_rows, num_latents)`` independent draws with one length scale."""
     x = rng.uniform(-1.0, 1.0, (num_rows, num_features))
     relevant = rng.random(num_features) < rng.uniform(0.3, 1.0)
     relevant[rng.integers(num_features)] = True
     length_scale = np.exp(rng.uniform(np.log(0.2), np.log(2.0))) * np.sqrt(relevant.sum())
     frequencies = rng.normal(size=(int(relevant.sum()), num_frequencies)) / length_scale
     phases = rng.uniform(0, 2 * np.pi, num_frequencies)
-    latent = np.cos(x[:, relevant] @ frequencies + phases) @ rng.normal(size=num_frequencies)
-    return x, latent + 0.05 * latent.std() * rng.normal(size=num_rows)
+    shape = (num_frequencies,) if num_latents == 1 else (num_frequencies, num_latents)
+    latent = np.cos(x[:, relevant] @ frequencies + phases) @ rng.normal(size=shape)
+    return x, latent + 0.05 * latent.std(0) * rng.normal(size=latent.shape)
 
 
 def boolean_task(num_rows: int, num_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +181,8 @@ class Prior:
             must be common).
         weights: sampling weights of the families ``mlp``, ``gp``, ``boolean``.
         binary_fraction: share of binary tasks among ``mlp`` and ``gp`` tasks.
+        argmax_fraction: share of the multi-class ``mlp`` and ``gp`` tasks whose classes are the
+            largest of ``C`` latents (unordered regions) instead of bands of one latent.
         categorical_probability: chance that a task has categorical columns at all.
         categorical_fraction: share of columns made categorical in such a task.
         train_fraction: range of the share of rows that are training rows.
@@ -163,6 +192,7 @@ class Prior:
     max_classes: int = 10
     weights: dict = field(default_factory=lambda: {"mlp": 0.7, "gp": 0.2, "boolean": 0.1})
     binary_fraction: float = 0.3
+    argmax_fraction: float = 0.5
     categorical_probability: float = 0.2
     categorical_fraction: float = 0.3
     train_fraction: tuple[float, float] = (0.5, 0.9)
@@ -172,6 +202,9 @@ class Prior:
         if unknown or not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
             raise ValueError(f"prior weights must be non-negative numbers for 'mlp', 'gp', 'boolean' with a "
                              f"positive sum; got {self.weights}")
+        if not 0 <= self.argmax_fraction <= 1 or not 0 <= self.binary_fraction <= 1:
+            raise ValueError(f"binary_fraction and argmax_fraction must lie in [0, 1], got "
+                             f"{self.binary_fraction}, {self.argmax_fraction}")
         if self.max_classes < 2 or self.max_features < 1:
             raise ValueError(f"need max_classes >= 2 and max_features >= 1, got {self.max_classes}, {self.max_features}")
 
@@ -184,12 +217,21 @@ class Prior:
         if family == "boolean":
             x, latent = boolean_task(num_rows, num_features, rng)
             return x, latent.astype(np.int64), 2
-        x, latent = (mlp_task if family == "mlp" else gp_task)(num_rows, num_features, rng)
         binary = self.max_classes == 2 or rng.random() < self.binary_fraction
         num_classes = 2 if binary else int(rng.integers(3, self.max_classes + 1))
+        argmax = not binary and rng.random() < self.argmax_fraction
+        task = mlp_task if family == "mlp" else gp_task
+        x, latent = task(num_rows, num_features, rng, num_latents=num_classes if argmax else 1)
+        if argmax:
+            y, present = argmax_classes(latent, rng)
+            if present < 2:  # one latent dominates every row: cut that one instead
+                argmax, latent = False, latent[:, 0]
+            num_classes = present if argmax else num_classes
+        if not argmax:
+            y = to_classes(latent, num_classes, rng)
         if rng.random() < self.categorical_probability:
             x = _make_categorical(x, rng, self.categorical_fraction)
-        return x, to_classes(latent, num_classes, rng), num_classes
+        return x, y, num_classes
 
     def sample(self, batch_size: int, num_rows: int, rng: np.random.Generator) -> TaskBatch:
         """``batch_size`` tables of ``num_rows`` rows (features unscaled, zero-padded)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperkit.tabular.prior import Prior, boolean_task, gp_task, mlp_task, to_classes
+from hyperkit.tabular.prior import Prior, argmax_classes, boolean_task, gp_task, mlp_task, to_classes
 
 
 def test_batches_respect_the_declared_ranges():
@@ -33,6 +33,48 @@ def test_to_classes_cuts_a_latent_into_contiguous_groups():
     classes = to_classes(latent, 4, np.random.default_rng(0))
     assert sorted(set(classes.tolist())) == [0, 1, 2, 3]
     assert (np.diff(classes) != 0).sum() == 3  # monotone latent: three boundaries
+
+
+def test_argmax_classes_label_unordered_regions_and_drop_empty_classes():
+    rng = np.random.default_rng(0)
+    latents = np.zeros((6, 4))
+    latents[np.arange(6), [0, 0, 2, 2, 3, 3]] = 10.0  # latent 1 wins no row
+    classes, k = argmax_classes(latents, rng)
+    assert k == 3 and sorted(set(classes.tolist())) == [0, 1, 2]
+    assert classes[0] == classes[1] != classes[2] == classes[3] != classes[4] == classes[5]
+    # Two latents over a circle: the classes are two arcs, not ordered along either latent.
+    angle = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    classes, k = argmax_classes(np.stack([np.cos(angle), np.sin(angle)], 1), rng)
+    assert k == 2 and 0.2 < classes.mean() < 0.8
+
+
+@pytest.mark.parametrize("family", [mlp_task, gp_task])
+def test_several_latents_give_learnable_argmax_classes(family):
+    accuracies, majority = [], []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        x, latents = family(400, 5, rng, num_latents=5)
+        assert latents.shape == (400, 5) and np.isfinite(latents).all()
+        label, k = argmax_classes(latents, rng)
+        distance = ((x[300:, None, :] - x[None, :300, :]) ** 2).sum(-1)
+        accuracies.append((label[:300][distance.argmin(1)] == label[300:]).mean())
+        majority.append(np.bincount(label[300:]).max() / 100)
+    assert np.mean(accuracies) > np.mean(majority) + 0.15
+
+
+def test_argmax_fraction_changes_the_labels_and_is_validated():
+    def labels(fraction):
+        prior = Prior(max_features=5, weights={"gp": 1.0}, binary_fraction=0.0, argmax_fraction=fraction)
+        batch = prior.sample(16, 200, np.random.default_rng(0))
+        for b in range(16):
+            assert sorted(set(batch.y[b].tolist())) == list(range(batch.num_classes[b]))  # no empty class
+        return batch
+
+    bands, regions = labels(0.0), labels(1.0)
+    assert bands.num_classes.min() >= 3 and regions.num_classes.min() >= 2
+    assert not np.array_equal(bands.y, regions.y)
+    with pytest.raises(ValueError, match="argmax_fraction"):
+        Prior(argmax_fraction=1.5)
 
 
 @pytest.mark.parametrize("family", [mlp_task, gp_task, boolean_task])
