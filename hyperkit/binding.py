@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Mapping
 
 import torch
@@ -82,6 +83,10 @@ def materialize(module: nn.Module, params: Mapping[str, torch.Tensor]) -> nn.Mod
     return clone
 
 
+def _decayed(weight: torch.Tensor, decay: float, grad: torch.Tensor) -> torch.Tensor:
+    return grad + decay * weight
+
+
 class Generated(nn.Module):
     """A target whose weights come from a generator: use it like the target itself.
 
@@ -93,6 +98,12 @@ class Generated(nn.Module):
         generator: a :class:`~hyperkit.Generator` built on ``spec``.
         target: the network whose weights are generated.
         spec: ``describe(target, task)``; default: the generator's first spec.
+        weight_decay: L2 weight decay on the generated matrices (every tensor of two or more
+            dimensions; biases and norms are spared): each forward pass that records gradients
+            adds ``weight_decay · W`` to the gradient of each such ``W``, the gradient of
+            ``weight_decay / 2 · ‖W‖²``. The generator's own weight decay (the optimiser's) shrinks
+            the generator instead, which does not shrink ``W``; this is the counterpart of weight
+            decay in direct training. 0: none.
 
     Shapes:
         Those of ``target``'s forward.
@@ -106,10 +117,13 @@ class Generated(nn.Module):
         (torch.Size([5, 3]), True)
     """
 
-    def __init__(self, generator: nn.Module, target: nn.Module, spec=None):
+    def __init__(self, generator: nn.Module, target: nn.Module, spec=None, weight_decay: float = 0.0):
         super().__init__()
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.generator, self.target = generator, target
         self.spec = spec if spec is not None else generator.default_spec
+        self.weight_decay = weight_decay
         target.requires_grad_(False)
 
     def weights(self, condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -117,7 +131,12 @@ class Generated(nn.Module):
         return self.generator(self.spec, condition)
 
     def forward(self, *inputs: Any, condition: torch.Tensor | None = None) -> Any:
-        return call(self.target, self.weights(condition), *inputs)
+        weights = self.weights(condition)
+        if self.weight_decay and torch.is_grad_enabled():
+            for w in weights.values():
+                if w.dim() >= 2 and w.requires_grad:
+                    w.register_hook(functools.partial(_decayed, w.detach(), self.weight_decay))
+        return call(self.target, weights, *inputs)
 
     def materialize(self) -> nn.Module:
         """A standalone copy of the target holding the current generated weights."""

@@ -62,6 +62,9 @@ class UHNConfig(SupervisedConfig):
     out: str = "runs/uhn"
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    # L2 decay of the generated matrices (hyperkit.Generated's weight_decay), the counterpart of
+    # direct training's weight decay; train.weight_decay decays the generator's own parameters.
+    target_weight_decay: float = 0.0
 
 
 def build_generator(specs, config: GeneratorConfig, seed: int) -> hyperkit.Generator:
@@ -94,8 +97,11 @@ class UHN(SupervisedRecipe):
     config_class = UHNConfig
 
     def build_module(self, target: nn.Module, task: Task) -> nn.Module:
+        if self.config.target_weight_decay < 0:
+            raise ConfigError(f"target_weight_decay must be >= 0, got {self.config.target_weight_decay}")
         spec = hyperkit.describe(target, task=task.descriptor())
-        return hyperkit.Generated(build_generator(spec, self.config.generator, self.config.train.seed), target, spec)
+        generator = build_generator(spec, self.config.generator, self.config.train.seed)
+        return hyperkit.Generated(generator, target, spec, weight_decay=self.config.target_weight_decay)
 
     def prepare(self, module: nn.Module, logger: Logger) -> None:
         match_init(module.generator, module.spec, self.config.init, self.config.train.seed, logger)
