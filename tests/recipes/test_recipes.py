@@ -144,6 +144,7 @@ def test_a_typo_in_a_config_file_names_the_file_and_the_key(tmp_path):
     (["target.name=resnet"], r"unknown target 'resnet'"),
     (["generator.head=dense"], r"generator\.head"),
     (["label_smoothing=1.5"], r"label_smoothing must be in \[0, 1\)"),
+    (["target_weight_decay=-0.1"], r"target_weight_decay must be >= 0"),
 ])
 def test_bad_input_fails_before_anything_is_written(overrides, message, tmp_path, capsys):
     out = tmp_path / "run"
