@@ -488,7 +488,9 @@ class Generator(nn.Module):
         return base if product is None else base + product
 
     def _run_chunks(self, build, total: int, head) -> torch.Tensor:
-        """Run ``head(trunk(build(start, end)))`` over ``[0, total)`` in chunks of ``chunk_size``."""
+        """Run ``head(trunk(build(start, end)))`` over ``[0, total)`` in chunks of ``chunk_size``.
+        A single chunk is returned as it is: concatenating one piece would copy it (and its
+        gradient), a full pass over every trunk row."""
         size = self.chunk_size or max(total, 1)
         outs = []
         for start in range(0, total, size):
@@ -498,7 +500,9 @@ class Generator(nn.Module):
                 outs.append(activation_checkpoint(fn, use_reentrant=False))
             else:
                 outs.append(fn())
-        return torch.cat(outs, dim=-2) if outs else None
+        if len(outs) <= 1:
+            return outs[0] if outs else None
+        return torch.cat(outs, dim=-2)
 
     # ------------------------------------------------------------------ heads
 
@@ -533,7 +537,7 @@ class Generator(nn.Module):
         Trunk inputs are, in this order, the rows of the 0-d and 1-d tensors (a 0-d tensor has
         one), the rows of the matrices and their columns (all dimensions after the first,
         flattened); matrices of equal shape are adjacent, so one batched ``u @ vᵀ`` serves them.
-        Each input is ``base[t] + side[s] + Π_d Σ_k table[index[n, d, k]]`` where ``table`` holds
+        Each input is ``base[t] + side[s] + Π_d Σ_k table[index[d][n, k]]`` where ``table`` holds
         the projected distinct values of every axis field followed by a zero row (padding of the
         sum) and a one row (padding of the product). ``order`` puts the outputs in ``spec`` order.
         """
@@ -585,7 +589,8 @@ class Generator(nn.Module):
         return {
             "tensor": torch.repeat_interleave(torch.tensor([t for t, _, _ in entries]), sizes).to(device),
             "side": torch.repeat_interleave(torch.tensor([s for _, s, _ in entries]), sizes).to(device),
-            "index": torch.cat([index for _, _, index in entries]).to(device),
+            # Per dimension d: the (rows, terms) table indices whose rows are summed.
+            "index": [i.contiguous() for i in torch.cat([index for _, _, index in entries]).to(device).unbind(1)],
             "splits": [sum(len(i) for _, _, i in part) for part in (vectors, rows, cols)],
             "groups": [(len(members), n_r, n_c) for (n_r, n_c), members in groups.items()],
             "order": None if torch.equal(order, torch.arange(len(order))) else order.to(device),
@@ -596,15 +601,18 @@ class Generator(nn.Module):
         base = self._base(spec, cond)
         table = torch.cat([self.axis_in[f](x) for f, x in self._fourier(spec)["axes"].items()]
                           + [base.new_zeros(1, self.width), base.new_ones(1, self.width)])
-        # unbind, not indexing: its backward stacks gradients instead of filling zero tensors.
-        summed = [functools.reduce(torch.add, d.unbind(1)) for d in table[plan["index"]].unbind(1)]
+        # A bag sum per dimension: gathering every term first made a (rows, dims, terms, W)
+        # tensor, whose backward (a stack) was the slowest step for the transformer family.
+        summed = [F.embedding_bag(index, table, mode="sum") for index in plan["index"]]
         side = torch.cat([self.side.weight, self.side.weight.new_zeros(1, self.width)])
         return base[..., plan["tensor"], :] + side[plan["side"]] + functools.reduce(torch.mul, summed)
 
     def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
         plan = self._lowrank_plan(spec)
         h0 = self._lowrank_inputs(spec, cond, plan)
-        return self._lowrank_output(plan, self._run_chunks(lambda s, e: h0[..., s:e, :], h0.shape[-2], lambda x: x))
+        rows = h0.shape[-2]
+        build = lambda s, e: h0 if e - s == rows else h0[..., s:e, :]  # noqa: E731  (a slice's backward is a full copy)
+        return self._lowrank_output(plan, self._run_chunks(build, rows, lambda x: x))
 
     def _lowrank_output(self, plan: dict, h: torch.Tensor) -> torch.Tensor:
         """Flat weights from the trunk outputs ``h`` of one spec's rows and columns."""
