@@ -83,6 +83,27 @@ def materialize(module: nn.Module, params: Mapping[str, torch.Tensor]) -> nn.Mod
     return clone
 
 
+def decay_generated(weights: Mapping[str, torch.Tensor], weight_decay: float) -> None:
+    """L2 weight decay on generated weights, through gradient hooks: backward adds
+    ``weight_decay · W`` to the gradient of every ``W`` of two or more dimensions that records
+    gradients (biases and norms are spared), the gradient of ``weight_decay / 2 · ‖W‖²``.
+
+    Shapes:
+        weights ``{name: tensor}`` as a generator returns them; nothing is returned.
+
+    Example:
+        >>> w = {"weight": torch.ones(2, 2, requires_grad=True), "bias": torch.ones(2, requires_grad=True)}
+        >>> decay_generated(w, 0.5)
+        >>> sum(v.sum() for v in w.values()).backward()
+        >>> w["weight"].grad.tolist(), w["bias"].grad.tolist()
+        ([[1.5, 1.5], [1.5, 1.5]], [1.0, 1.0])
+    """
+    if weight_decay and torch.is_grad_enabled():
+        for w in weights.values():
+            if w.dim() >= 2 and w.requires_grad:
+                w.register_hook(functools.partial(_decayed, w.detach(), weight_decay))
+
+
 def _decayed(weight: torch.Tensor, decay: float, grad: torch.Tensor) -> torch.Tensor:
     return grad + decay * weight
 
@@ -98,12 +119,10 @@ class Generated(nn.Module):
         generator: a :class:`~hyperkit.Generator` built on ``spec``.
         target: the network whose weights are generated.
         spec: ``describe(target, task)``; default: the generator's first spec.
-        weight_decay: L2 weight decay on the generated matrices (every tensor of two or more
-            dimensions; biases and norms are spared): each forward pass that records gradients
-            adds ``weight_decay · W`` to the gradient of each such ``W``, the gradient of
-            ``weight_decay / 2 · ‖W‖²``. The generator's own weight decay (the optimiser's) shrinks
-            the generator instead, which does not shrink ``W``; this is the counterpart of weight
-            decay in direct training. 0: none.
+        weight_decay: L2 weight decay on the generated matrices (:func:`decay_generated`) in
+            every forward pass that records gradients: the counterpart of weight decay in direct
+            training. The optimiser's weight decay shrinks the generator's own parameters, which
+            does not shrink the generated ``W``. 0: none.
 
     Shapes:
         Those of ``target``'s forward.
@@ -132,10 +151,7 @@ class Generated(nn.Module):
 
     def forward(self, *inputs: Any, condition: torch.Tensor | None = None) -> Any:
         weights = self.weights(condition)
-        if self.weight_decay and torch.is_grad_enabled():
-            for w in weights.values():
-                if w.dim() >= 2 and w.requires_grad:
-                    w.register_hook(functools.partial(_decayed, w.detach(), self.weight_decay))
+        decay_generated(weights, self.weight_decay)
         return call(self.target, weights, *inputs)
 
     def materialize(self) -> nn.Module:

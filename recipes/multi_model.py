@@ -25,7 +25,8 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.families import FAMILIES, Member
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedRecipe, check_label_smoothing, load_task
+from hyperkit.binding import decay_generated
+from hyperkit.recipes.supervised import SupervisedRecipe, check_label_smoothing, check_target_weight_decay, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.engine.trainer import TrainConfig
 from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier
@@ -42,6 +43,7 @@ class MultiModelConfig:
             that runs with different training seeds are scored on the same held-out members.
         models_per_step: training architectures per optimiser step.
         label_smoothing: the cross-entropy's label smoothing (0 for none), as in ``uhn``.
+        target_weight_decay: L2 decay of the generated matrices (0 for none), as in ``uhn``.
     """
 
     recipe: str = "multi_model"
@@ -52,6 +54,7 @@ class MultiModelConfig:
     split_seed: int = 0
     models_per_step: int = 4
     label_smoothing: float = 0.0
+    target_weight_decay: float = 0.0
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -61,15 +64,20 @@ class GeneratedTargets(nn.Module):
     """A generator and the (frozen) templates of the targets it serves (family members, tasks).
 
     ``forward(indices, inputs)`` generates the weights of targets ``indices`` in one
-    :meth:`~hyperkit.Generator.generate_many` call and runs target ``indices[k]`` on ``inputs[k]``.
+    :meth:`~hyperkit.Generator.generate_many` call and runs target ``indices[k]`` on ``inputs[k]``;
+    ``weight_decay`` decays the generated matrices (:func:`hyperkit.binding.decay_generated`).
     """
 
-    def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list):
+    def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list,
+                 weight_decay: float = 0.0):
         super().__init__()
         self.generator, self.targets, self.specs = generator, nn.ModuleList(targets).requires_grad_(False), specs
+        self.weight_decay = weight_decay
 
     def forward(self, indices: list[int], inputs: list[tuple]) -> list[torch.Tensor]:
         params = self.generator.generate_many([self.specs[i] for i in indices])
+        for p in params:
+            decay_generated(p, self.weight_decay)
         return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(indices, params, inputs)]
 
     def evaluate(self, indices: list[int], tasks: list[Task], batch_size: int) -> list[float]:
@@ -89,6 +97,7 @@ class MultiModel(SupervisedRecipe):
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
         check_label_smoothing(cfg.label_smoothing, "label_smoothing")
+        check_target_weight_decay(cfg.target_weight_decay)
         self.task = load_task(cfg.data)
         try:
             family = FAMILIES.get(cfg.family)()
@@ -106,7 +115,7 @@ class MultiModel(SupervisedRecipe):
         generator = build_generator(specs, cfg.generator, cfg.train.seed)
         self.index = {name: [members.index(m) for m in group] for name, group in self.groups.items()}
         self.task.to(device)
-        return GeneratedTargets(generator, targets, specs)
+        return GeneratedTargets(generator, targets, specs, cfg.target_weight_decay)
 
     def _build(self, member: Member) -> nn.Module:
         target = build_target({"name": member.target, **dict(member.arguments)}, self.task)

@@ -27,7 +27,7 @@ from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.multi_model import GeneratedTargets
-from hyperkit.recipes.supervised import check_label_smoothing, load_task
+from hyperkit.recipes.supervised import check_label_smoothing, check_target_weight_decay, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.tasks import build_target, check_feed, classification_loss
 
@@ -46,12 +46,14 @@ class TaskConfig:
 
 @dataclass
 class MultiTaskConfig:
-    """The ``multi_task`` recipe; ``train.batch_size`` is each task's batch size."""
+    """The ``multi_task`` recipe; ``train.batch_size`` is each task's batch size;
+    ``target_weight_decay`` decays the generated matrices (0 for none), as in ``uhn``."""
 
     recipe: str = "multi_task"
     out: str = "runs/multi_task"
     tasks: list[TaskConfig] = field(default_factory=list)
     tasks_per_step: int = 2
+    target_weight_decay: float = 0.0
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -73,6 +75,7 @@ class MultiTask(Recipe):
             raise ConfigError(f"tasks: names must be unique, got {names}")
         if min(t.probability for t in cfg.tasks) < 0 or sum(t.probability for t in cfg.tasks) <= 0:
             raise ConfigError("tasks: probabilities must be >= 0 with a positive sum")
+        check_target_weight_decay(cfg.target_weight_decay)
         self.tasks, targets, specs = [], [], []
         for index, task_cfg in enumerate(cfg.tasks):
             check_label_smoothing(task_cfg.label_smoothing, f"tasks[{index}].label_smoothing")
@@ -85,7 +88,7 @@ class MultiTask(Recipe):
         generator = build_generator(specs, cfg.generator, cfg.train.seed)
         p = np.array([t.probability for t in cfg.tasks], dtype=float)
         self.probabilities = p / p.sum()
-        return GeneratedTargets(generator, targets, specs)
+        return GeneratedTargets(generator, targets, specs, cfg.target_weight_decay)
 
     def prepare(self, module: nn.Module, logger: Logger) -> None:
         match_init(module.generator, module.specs, self.config.init, self.config.train.seed, logger)

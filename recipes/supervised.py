@@ -44,6 +44,13 @@ def check_label_smoothing(value: float, key: str) -> None:
         raise ConfigError(f"{key} must be in [0, 1), got {value}")
 
 
+def check_target_weight_decay(value: float) -> None:
+    """A :class:`ConfigError` unless ``target_weight_decay`` (decay of the generated matrices,
+    :func:`hyperkit.binding.decay_generated`) is ``>= 0``."""
+    if value < 0:
+        raise ConfigError(f"target_weight_decay must be >= 0, got {value}")
+
+
 def load_task(spec: dict) -> Task:
     """Load the dataset a ``data:`` spec names and wrap it in a :class:`~hyperkit.tasks.Task`."""
     spec = dict(spec)

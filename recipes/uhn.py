@@ -20,7 +20,7 @@ import hyperkit
 from hyperkit.config import ConfigError, to_dict
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe
+from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
 from hyperkit.tasks import Task
 
 
@@ -97,8 +97,7 @@ class UHN(SupervisedRecipe):
     config_class = UHNConfig
 
     def build_module(self, target: nn.Module, task: Task) -> nn.Module:
-        if self.config.target_weight_decay < 0:
-            raise ConfigError(f"target_weight_decay must be >= 0, got {self.config.target_weight_decay}")
+        check_target_weight_decay(self.config.target_weight_decay)
         spec = hyperkit.describe(target, task=task.descriptor())
         generator = build_generator(spec, self.config.generator, self.config.train.seed)
         return hyperkit.Generated(generator, target, spec, weight_decay=self.config.target_weight_decay)

@@ -48,3 +48,24 @@ def test_label_smoothing_enters_the_loss_and_is_validated(tmp_path):
     assert torch.isfinite(torch.tensor(smoothed)) and abs(smoothed - plain) > 1e-4
     with pytest.raises(ConfigError, match=r"label_smoothing must be in \[0, 1\), got 1.5"):
         first_loss(1.5)
+
+
+@pytest.mark.parametrize("config", ["multi_model/debug", "multi_task/debug"])
+def test_target_weight_decay_reaches_the_generator_gradient_and_is_validated(config, tmp_path):
+    import torch
+
+    from hyperkit.engine.distributed import DistributedInfo
+
+    info = DistributedInfo(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
+
+    def gradient(decay):
+        torch.manual_seed(0)
+        recipe = load_recipe(config, [f"out={tmp_path}", f"target_weight_decay={decay}"])
+        module = recipe.setup(torch.device("cpu"))
+        recipe.loss(module, 0, info)[0].backward()
+        return torch.cat([p.grad.flatten() for p in module.parameters() if p.grad is not None])
+
+    plain, decayed = gradient(0.0), gradient(0.5)
+    assert plain.shape == decayed.shape and not torch.allclose(plain, decayed)
+    with pytest.raises(ConfigError, match=r"target_weight_decay must be >= 0, got -1"):
+        gradient(-1.0)
