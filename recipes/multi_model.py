@@ -20,12 +20,12 @@ import torch
 import torch.nn as nn
 
 import hyperkit
+from hyperkit.binding import decay_generated
 from hyperkit.config import ConfigError
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.families import FAMILIES, Member
 from hyperkit.recipes import register_recipe
-from hyperkit.binding import decay_generated
 from hyperkit.recipes.supervised import SupervisedRecipe, check_label_smoothing, check_target_weight_decay, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.engine.trainer import TrainConfig
@@ -76,7 +76,7 @@ class GeneratedTargets(nn.Module):
 
     def forward(self, indices: list[int], inputs: list[tuple]) -> list[torch.Tensor]:
         params = self.generator.generate_many([self.specs[i] for i in indices])
-        for p in params:
+        for p in {id(p): p for p in params}.values():  # a repeated target's weights are generated once
             decay_generated(p, self.weight_decay)
         return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(indices, params, inputs)]
 
