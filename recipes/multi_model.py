@@ -65,7 +65,8 @@ class GeneratedTargets(nn.Module):
 
     ``forward(indices, inputs)`` generates the weights of targets ``indices`` in one
     :meth:`~hyperkit.Generator.generate_many` call and runs target ``indices[k]`` on ``inputs[k]``;
-    ``weight_decay`` decays the generated matrices (:func:`hyperkit.binding.decay_generated`).
+    ``weight_decay`` decays the generated matrices (:func:`hyperkit.binding.decay_generated`),
+    as the gradient of ``weight_decay / 2`` times the mean of the targets' ``‖W‖²``.
     """
 
     def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list,
@@ -76,8 +77,11 @@ class GeneratedTargets(nn.Module):
 
     def forward(self, indices: list[int], inputs: list[tuple]) -> list[torch.Tensor]:
         params = self.generator.generate_many([self.specs[i] for i in indices])
-        for p in {id(p): p for p in params}.values():  # a repeated target's weights are generated once
-            decay_generated(p, self.weight_decay)
+        # The recipes average the targets' losses, so each target's decay is averaged too: the
+        # decay's strength does not change with the number of targets per step. A target drawn
+        # twice is decayed twice, as its loss counts twice.
+        for p in params:
+            decay_generated(p, self.weight_decay / len(indices))
         return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(indices, params, inputs)]
 
     def evaluate(self, indices: list[int], tasks: list[Task], batch_size: int) -> list[float]:
