@@ -1,6 +1,6 @@
 """Multi-model and multi-task generation against single-model generators and direct training.
 
-    python benchmarks/multi.py [--seeds 3] [--parts families tasks speed]
+    python benchmarks/multi.py [--seeds 3] [--parts families tasks speed] [--families cnn_digits_family]
 
 - families: for each packaged ``multi_model`` config, test accuracy (mean ± std over seeds) on
   seen, interpolation and extrapolation members, next to direct training of the held-out members;
@@ -52,9 +52,11 @@ def members(config: str) -> dict[str, list]:
     return recipe.groups
 
 
-def families(seeds: int) -> None:
+def families(seeds: int, names: list[str]) -> None:
     print("| family | seen | interpolation | extrapolation | direct (held-out members) |\n|---|---|---|---|---|")
     for family, config in FAMILY_CONFIGS.items():
+        if family not in names:
+            continue
         results = [run(config, seed) for seed in range(seeds)]
         held_out = members(config)["interpolation"]
         data = "direct/transformer" if "transformer" in family else "direct/digits_mlp"
@@ -108,10 +110,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--parts", nargs="*", default=["families", "tasks", "speed"])
+    parser.add_argument("--families", nargs="*", default=list(FAMILY_CONFIGS), choices=list(FAMILY_CONFIGS))
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds 0..{args.seeds - 1}\n")
     for part in args.parts:
-        {"families": lambda: families(args.seeds), "tasks": lambda: tasks(args.seeds), "speed": speed}[part]()
+        {"families": lambda: families(args.seeds, args.families), "tasks": lambda: tasks(args.seeds), "speed": speed}[part]()
         print()
 
 
