@@ -17,11 +17,12 @@ import torch
 import torch.nn as nn
 
 import hyperkit
+from hyperkit.binding import decay_generated
 from hyperkit.config import ConfigError, to_dict
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.init import _tensor_stats
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe
+from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
 from hyperkit.recipes.uhn import GeneratorConfig
 from hyperkit.recursive import GeneratorChain, init_chain
 from hyperkit.tasks import Task
@@ -39,12 +40,14 @@ class ChainInitConfig:
 @dataclass
 class RecursiveConfig(SupervisedConfig):
     """The supervised config plus the chain: ``depth`` = K intermediate generators, every level
-    built with ``generator``; ``lr_depth_scale``: the run uses ``train.lr · lr_depth_scale^K``."""
+    built with ``generator``; ``lr_depth_scale``: the run uses ``train.lr · lr_depth_scale^K``;
+    ``target_weight_decay``: L2 decay of the task network's generated matrices, as in ``uhn``."""
 
     recipe: str = "recursive"
     out: str = "runs/recursive"
     depth: int = 1
     lr_depth_scale: float = 1.0
+    target_weight_decay: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     init: ChainInitConfig = field(default_factory=ChainInitConfig)
 
@@ -52,12 +55,14 @@ class RecursiveConfig(SupervisedConfig):
 class ChainModel(nn.Module):
     """The task network run with the weights the chain generates."""
 
-    def __init__(self, chain: GeneratorChain, target: nn.Module):
+    def __init__(self, chain: GeneratorChain, target: nn.Module, weight_decay: float = 0.0):
         super().__init__()
-        self.chain, self.target = chain, target.requires_grad_(False)
+        self.chain, self.target, self.weight_decay = chain, target.requires_grad_(False), weight_decay
 
     def forward(self, *inputs):
-        return hyperkit.call(self.target, self.chain(), *inputs)
+        weights = self.chain()
+        decay_generated(weights, self.weight_decay)
+        return hyperkit.call(self.target, weights, *inputs)
 
 
 @register_recipe
@@ -71,11 +76,12 @@ class Recursive(SupervisedRecipe):
         cfg = self.config
         if cfg.depth < 0:
             raise ConfigError(f"depth must be >= 0, got {cfg.depth}")
+        check_target_weight_decay(cfg.target_weight_decay)
         try:
             chain = GeneratorChain(target, cfg.depth, task.descriptor(), **to_dict(cfg.generator), seed=cfg.train.seed)
         except ValueError as err:
             raise ConfigError(f"generator: {err}") from None
-        return ChainModel(chain, target)
+        return ChainModel(chain, target, cfg.target_weight_decay)
 
     def lr_multiplier(self) -> float:
         return self.config.lr_depth_scale ** self.config.depth

@@ -50,7 +50,7 @@ def test_label_smoothing_enters_the_loss_and_is_validated(tmp_path):
         first_loss(1.5)
 
 
-@pytest.mark.parametrize("config", ["multi_model/debug", "multi_task/debug"])
+@pytest.mark.parametrize("config", ["multi_model/debug", "multi_task/debug", "recursive/debug"])
 def test_target_weight_decay_reaches_the_generator_gradient_and_is_validated(config, tmp_path):
     import torch
 
