@@ -44,7 +44,7 @@ def test_init_starts_from_an_exported_model_and_keeps_its_record(tmp_path):
     assert main(["export", str(tmp_path / "first"), str(tmp_path / "first.pt")]) == 0
     first = torch.load(tmp_path / "first.pt", weights_only=True)
 
-    # Zero steps of training further: the run's start is exactly the file's model.
+    # A negligible learning rate: what comes out is the model the run started from, the file's.
     assert main(["run", "mothernet/debug", f"out={tmp_path / 'second'}", f"init={tmp_path / 'first.pt'}",
                  *args, "train.lr=1e-12"]) == 0
     assert main(["export", str(tmp_path / "second"), str(tmp_path / "second.pt")]) == 0
