@@ -85,7 +85,8 @@ def argmax_classes(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.nd
     Shapes:
         latents ``(num_rows, C)`` → class ids ``(num_rows,)`` in ``0 .. k - 1``, and ``k <= C``.
 
-    Example: ``argmax_classes(np.eye(3), rng)`` puts each row in a class of its own.
+    Example: ``argmax_classes(np.eye(3), rng)`` gives each row a class of its own unless the
+    offsets (std 0.5) outweigh the standardised margin (2.1).
     """
     std = latents.std(0)
     z = (latents - latents.mean(0)) / np.where(std > 1e-12, std, 1.0)
@@ -226,7 +227,8 @@ class Prior:
             y, present = argmax_classes(latent, rng)
             if present < 2:  # one latent dominates every row: cut that one instead
                 argmax, latent = False, latent[:, 0]
-            num_classes = present if argmax else num_classes
+            else:
+                num_classes = present
         if not argmax:
             y = to_classes(latent, num_classes, rng)
         if rng.random() < self.categorical_probability:
