@@ -54,6 +54,15 @@ def test_ensemble_members_see_permuted_features_and_labels(model, wine):
     assert np.allclose(child, proba, atol=1e-5)
 
 
+def test_members_generated_together_equal_members_generated_one_at_a_time(model, wine, monkeypatch):
+    X, y = wine
+    monkeypatch.setattr(classifier, "_PASS_ROWS", 10**6)  # all five members in one pass
+    together = MotherNetClassifier(model=model, n_estimators=5).fit(X[:100], y[:100]).predict_proba(X[100:])
+    monkeypatch.setattr(classifier, "_PASS_ROWS", 1)
+    alone = MotherNetClassifier(model=model, n_estimators=5).fit(X[:100], y[:100]).predict_proba(X[100:])
+    assert np.allclose(together, alone, atol=1e-6)
+
+
 def test_pickle_and_numpy_export_predict_identically(model, wine):
     X, y = wine
     clf = MotherNetClassifier(model=model, n_estimators=2, quantile=True).fit(X[:100], y[:100])
@@ -107,6 +116,9 @@ def test_bad_input_is_refused_with_advice(model):
         MotherNetClassifier(model=model).fit(np.array([["a", "b"]] * 10), np.arange(10) % 2)
     with pytest.raises(ValueError, match="Unknown label type"):
         MotherNetClassifier(model=model).fit(X, np.linspace(0, 1, 40))
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="n_estimators must be a positive integer"):
+            MotherNetClassifier(model=model, n_estimators=bad).fit(X, np.arange(40) % 2)
     clf = MotherNetClassifier(model=model).fit(X, np.arange(40) % 2)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :3])
