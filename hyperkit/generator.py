@@ -166,6 +166,12 @@ class Generator(nn.Module):
         chunk_size: weights per trunk pass (bounds memory); ``None`` for one pass.
         checkpoint: recompute chunk activations in backward instead of storing them.
         scale_by_init: emit ``init_mean + init_scale · output`` per tensor (recommended).
+        center: scalar head: subtract from each generated matrix (two or more dimensions) its own
+            mean, so its mean stays its init mean — the counterpart of the low-rank head's centred
+            factors. A shift shared by every weight of a matrix is then impossible: uncentred, a
+            few steps can push a whole first layer negative and silence every ReLU (the digits MLP
+            at 512 Fourier features fell to chance in five steps). The mean needs the whole tensor,
+            so :meth:`sample` then generates everything and subsamples.
         seed: seed of the fixed Fourier matrices.
 
     Shapes:
@@ -187,7 +193,8 @@ class Generator(nn.Module):
     def __init__(self, specs: TargetSpec | Sequence[TargetSpec], head: str = "scalar", *, width: int = 128,
                  num_blocks: int = 2, fourier_features: int = 2048, sigma: float = 1.0, rank: int = 8,
                  context_sigma: float | None = None, condition_size: int = 0, structure_encoder: bool = False,
-                 chunk_size: int | None = 65536, checkpoint: bool = False, scale_by_init: bool = True, seed: int = 0):
+                 chunk_size: int | None = 65536, checkpoint: bool = False, scale_by_init: bool = True,
+                 center: bool = False, seed: int = 0):
         super().__init__()
         specs = sequence_of(specs)
         if not specs:
@@ -198,7 +205,7 @@ class Generator(nn.Module):
             raise ValueError("the flat head emits one fixed target; give exactly one spec")
         self.head, self.width, self.rank = head, width, rank
         self.condition_size, self.chunk_size, self.checkpoint = condition_size, chunk_size, checkpoint
-        self.scale_by_init = scale_by_init
+        self.scale_by_init, self.center = scale_by_init, center
         self.default_spec = specs[0]
         self.normalizer = Normalizer(field_ranges(specs))
         self.condition_in = nn.Linear(condition_size, width) if condition_size else None
@@ -256,6 +263,9 @@ class Generator(nn.Module):
             out = self._flat_head(spec, cond)
         elif self.head == "scalar":
             out = self._scalar_head(spec, cond, [torch.arange(p.numel) for p in spec.params.values()])
+            if self.center:
+                out = [v - v.mean(-1, keepdim=True) if len(p.shape) >= 2 else v
+                       for p, v in zip(spec.params.values(), out)]
             out = torch.cat(out, dim=-1)
         else:
             out = self._lowrank_head(spec, cond)
@@ -354,7 +364,7 @@ class Generator(nn.Module):
 
     def _values_at(self, spec: TargetSpec, picks: list[torch.Tensor], condition) -> list[torch.Tensor]:
         """Generated values of each tensor at flat positions ``picks[t]`` (init scaling applied)."""
-        if self.head != "scalar":
+        if self.head != "scalar" or self.center:
             flat = self.flat(spec, condition)
             return [flat[..., start + idx.to(flat.device)] for start, idx in zip(spec.offsets.values(), picks)]
         values = self._scalar_head(spec, self._condition(condition), picks)
@@ -649,4 +659,5 @@ class Generator(nn.Module):
         return self.out(self.trunk(z))
 
     def extra_repr(self) -> str:
-        return f"head={self.head!r}, width={self.width}, condition_size={self.condition_size}"
+        return (f"head={self.head!r}, width={self.width}, condition_size={self.condition_size}"
+                + (", center=True" if self.center else ""))

@@ -39,6 +39,7 @@ class GeneratorConfig:
     chunk_size: int | None = 65536
     checkpoint: bool = False
     scale_by_init: bool = True
+    center: bool = False
 
 
 @dataclass

@@ -308,3 +308,29 @@ def test_context_sigma_sets_only_the_context_encoding():
     assert gen.context_features.B.std().item() == pytest.approx(0.05, rel=0.1)
     assert torch.equal(gen.axis_features["row"].B, same.axis_features["row"].B)
     assert same.context_features.B.std().item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_centred_scalar_head_keeps_each_matrix_at_its_init_mean():
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+    spec = hyperkit.describe(model)
+    torch.manual_seed(0)
+    plain = hyperkit.Generator(spec, head="scalar", **SMALL)
+    centred = hyperkit.Generator(spec, head="scalar", center=True, **SMALL)
+    centred.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # a shift shared by every weight: the uncentred matrices move with it
+        for gen in (plain, centred):
+            gen.out.bias.add_(5.0)
+    before, after = plain(spec), centred(spec)
+    for name, p in spec.params.items():
+        if after[name].dim() >= 2:
+            assert abs(after[name].mean().item() - p.init_mean) < 1e-6
+            assert abs(before[name].mean().item() - p.init_mean) > 1.0 * p.scale
+            assert torch.allclose(after[name] - after[name].mean(), before[name] - before[name].mean(), atol=1e-5)
+        else:  # vectors (biases) are not centred
+            assert torch.allclose(after[name], before[name])
+    # sample() then generates everything, so it agrees with the full generation
+    picks = centred.sample(spec, per_tensor=5, generator=torch.Generator().manual_seed(0))
+    flat = centred.flat(spec)
+    for name, values in picks.items():
+        assert torch.isin(values, flat[spec.offsets[name]: spec.offsets[name] + spec.params[name].numel]).all()
+    assert "center=True" in repr(centred)
