@@ -117,7 +117,7 @@ def _single_threaded_blas():
 LAYERS = ("a0", "c0", "b0", "a1", "c1", "b1", "w2", "b2")
 
 # Ensemble members per transformer pass: at most this many rows in all (members × context rows).
-# Batching saves the per-pass overhead of small tables (iris, 8 members: 67 → 34 ms) but slows
+# Batching saves the per-pass overhead of small tables (iris, 8 members: 67 → 30 ms) but slows
 # large ones (digits' 899 rows, 8 members: 791 ms one at a time, 1408 ms in one pass, 1 thread).
 _PASS_ROWS = 1024
 
