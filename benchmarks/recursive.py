@@ -50,25 +50,24 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {args.jobs} jobs x {args.threads} threads, seeds 0..{args.seeds - 1}, "
           f"overrides: {' '.join(args.set) or 'none'}\n")
-    pool = concurrent.futures.ProcessPoolExecutor(args.jobs)
-    futures = {(depth, seed, init): pool.submit(run, depth, seed, init, args.threads, args.set)
-               for depth in args.depths for init in (True, False) for seed in range(args.seeds)}
-    print("| K | with init: acc (%) | drop from K=0 | allowed | without init: acc (%) | time per run (s) |")
-    print("|---|---|---|---|---|---|")
-    base = None
-    for depth in args.depths:
-        with_init = [futures[depth, seed, True].result() for seed in range(args.seeds)]
-        without = [futures[depth, seed, False].result() for seed in range(args.seeds)]
-        acc = [a for a, _ in with_init]
-        mean = statistics.mean(acc)
-        base = mean if depth == 0 else base
-        drop = "" if base is None or depth == 0 else f"{base - mean:+.2f}"
-        allowed = {1: "≤ 0.5", 2: "≤ 1.0", 3: "≤ 1.5"}.get(depth, "")
-        no_init = [a for a, _ in without]
-        print(f"| {depth} | {mean:.2f} ± {statistics.pstdev(acc):.2f} | {drop} | {allowed} | "
-              f"{statistics.mean(no_init):.2f} ± {statistics.pstdev(no_init):.2f} | "
-              f"{statistics.median(t for _, t in with_init):.0f} |", flush=True)
-    pool.shutdown()
+    with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
+        futures = {(depth, seed, init): pool.submit(run, depth, seed, init, args.threads, args.set)
+                   for depth in args.depths for init in (True, False) for seed in range(args.seeds)}
+        print("| K | with init: acc (%) | drop from K=0 | allowed | without init: acc (%) | time per run (s) |")
+        print("|---|---|---|---|---|---|")
+        base = None
+        for depth in args.depths:
+            with_init = [futures[depth, seed, True].result() for seed in range(args.seeds)]
+            without = [futures[depth, seed, False].result() for seed in range(args.seeds)]
+            acc = [a for a, _ in with_init]
+            mean = statistics.mean(acc)
+            base = mean if depth == 0 else base
+            drop = "" if base is None or depth == 0 else f"{base - mean:+.2f}"
+            allowed = {1: "≤ 0.5", 2: "≤ 1.0", 3: "≤ 1.5"}.get(depth, "")
+            no_init = [a for a, _ in without]
+            print(f"| {depth} | {mean:.2f} ± {statistics.pstdev(acc):.2f} | {drop} | {allowed} | "
+                  f"{statistics.mean(no_init):.2f} ± {statistics.pstdev(no_init):.2f} | "
+                  f"{statistics.median(t for _, t in with_init):.0f} |", flush=True)
 
 
 if __name__ == "__main__":
