@@ -135,7 +135,7 @@ class MultiModel(SupervisedRecipe):
         rng = np.random.default_rng([cfg.train.seed, step])
         seen = self.index["seen"]
         members = [seen[i] for i in rng.choice(len(seen), min(cfg.models_per_step, len(seen)), replace=False)]
-        batch = self.task.batch(step, cfg.train.batch_size, cfg.train.seed, info.rank, info.world_size)
+        batch = self.batch(step, info)
         outputs = module(members, [batch.inputs] * len(members))
         losses, correct = zip(*(classification_loss(logits, batch, cfg.label_smoothing) for logits in outputs))
         accuracy = torch.stack(correct).float().sum() / (len(batch) * len(members))

@@ -19,13 +19,14 @@ import torch.nn as nn
 import hyperkit
 from hyperkit.binding import decay_generated
 from hyperkit.config import ConfigError, to_dict
+from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
-from hyperkit.init import _tensor_stats
+from hyperkit.init import _stats_loss, _tensor_stats
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
 from hyperkit.recipes.uhn import GeneratorConfig
 from hyperkit.recursive import GeneratorChain, init_chain
-from hyperkit.tasks import Task
+from hyperkit.tasks import Task, classification_loss
 
 
 @dataclass
@@ -41,28 +42,43 @@ class ChainInitConfig:
 class RecursiveConfig(SupervisedConfig):
     """The supervised config plus the chain: ``depth`` = K intermediate generators, every level
     built with ``generator``; ``lr_depth_scale``: the run uses ``train.lr · lr_depth_scale^K``;
-    ``target_weight_decay``: L2 decay of the task network's generated matrices, as in ``uhn``."""
+    ``target_weight_decay``: L2 decay of the task network's generated matrices, as in ``uhn``;
+    ``stats_weight``: the init's statistics loss on the intermediate levels H1 … HK, kept in the
+    training loss with this weight (0: off) so that training does not drive the generated
+    generators away from their default-init mean and spread (see ``docs/recursive.md``)."""
 
     recipe: str = "recursive"
     out: str = "runs/recursive"
     depth: int = 1
     lr_depth_scale: float = 1.0
     target_weight_decay: float = 0.0
+    stats_weight: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     init: ChainInitConfig = field(default_factory=ChainInitConfig)
 
 
 class ChainModel(nn.Module):
-    """The task network run with the weights the chain generates."""
+    """The task network run with the weights the chain generates.
+
+    ``model(*inputs)`` gives the task network's outputs; ``model(*inputs, level_stats=True)`` gives
+    ``(outputs, drift)`` with ``drift[k - 1]`` the statistics loss of level ``k`` (H1 … HK, shape
+    ``(K,)``): each generated tensor's squared |Δmean| and |Δstd| against its default init, in
+    units of its init scale, averaged over the level's tensors — the loss the top-down init
+    minimises, computed on the same forward pass.
+    """
 
     def __init__(self, chain: GeneratorChain, target: nn.Module, weight_decay: float = 0.0):
         super().__init__()
         self.chain, self.target, self.weight_decay = chain, target.requires_grad_(False), weight_decay
 
-    def forward(self, *inputs):
-        weights = self.chain()
-        decay_generated(weights, self.weight_decay)
-        return hyperkit.call(self.target, weights, *inputs)
+    def forward(self, *inputs, level_stats: bool = False):
+        levels = self.chain.generate()
+        decay_generated(levels[-1], self.weight_decay)
+        outputs = hyperkit.call(self.target, levels[-1], *inputs)
+        if not level_stats:
+            return outputs
+        drift = [_stats_loss(values, spec) for values, spec in zip(levels[:-1], self.chain.specs)]
+        return outputs, torch.stack(drift) if drift else outputs.new_zeros(0)
 
 
 @register_recipe
@@ -77,11 +93,25 @@ class Recursive(SupervisedRecipe):
         if cfg.depth < 0:
             raise ConfigError(f"depth must be >= 0, got {cfg.depth}")
         check_target_weight_decay(cfg.target_weight_decay)
+        if cfg.stats_weight < 0:
+            raise ConfigError(f"stats_weight must be >= 0, got {cfg.stats_weight}")
         try:
             chain = GeneratorChain(target, cfg.depth, task.descriptor(), **to_dict(cfg.generator), seed=cfg.train.seed)
         except ValueError as err:
             raise ConfigError(f"generator: {err}") from None
         return ChainModel(chain, target, cfg.target_weight_decay)
+
+    def loss(self, module: nn.Module, step: int, info: DistributedInfo):
+        """The classification loss plus ``stats_weight`` × the summed statistics loss of the
+        intermediate levels; each level's term is logged as ``train/level<k>_stats``."""
+        cfg = self.config
+        batch = self.batch(step, info)
+        logits, drift = module(*batch.inputs, level_stats=True)
+        loss, correct = classification_loss(logits, batch, cfg.label_smoothing)
+        if cfg.stats_weight and drift.numel():
+            loss = loss + cfg.stats_weight * drift.sum()
+        metrics = {f"level{k}_stats": term.detach() for k, term in enumerate(drift, start=1)}
+        return loss, {"accuracy": correct.float() / len(batch), **metrics}
 
     def lr_multiplier(self) -> float:
         return self.config.lr_depth_scale ** self.config.depth

@@ -85,9 +85,13 @@ class SupervisedRecipe(Recipe):
         self.task.to(device)
         return module
 
-    def loss(self, module: nn.Module, step: int, info: DistributedInfo):
+    def batch(self, step: int, info: DistributedInfo):
+        """This rank's training batch for global step ``step``."""
         cfg = self.config.train
-        batch = self.task.batch(step, cfg.batch_size, cfg.seed, info.rank, info.world_size)
+        return self.task.batch(step, cfg.batch_size, cfg.seed, info.rank, info.world_size)
+
+    def loss(self, module: nn.Module, step: int, info: DistributedInfo):
+        batch = self.batch(step, info)
         loss, correct = classification_loss(module(*batch.inputs), batch, self.config.label_smoothing)
         return loss, {"accuracy": correct.float() / len(batch)}
 
