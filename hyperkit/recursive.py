@@ -79,6 +79,25 @@ class GeneratorChain(nn.Module):
     def forward(self) -> dict[str, torch.Tensor]:
         return self.generate()[-1]
 
+    def level_stats(self, levels: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        """The init's statistics loss of each intermediate level H1 … HK in ``levels`` (from
+        :meth:`generate`): each generated tensor's squared |Δmean| and |Δstd| against its default
+        init, in units of its init scale, averaged over the level's tensors. Added to a training
+        loss, it keeps the generated generators near their init statistics.
+
+        Shapes:
+            ``(K,)``; ``(0,)`` when ``depth == 0`` (the task network's weights are not included).
+
+        Example:
+            >>> import hyperkit
+            >>> chain = GeneratorChain(hyperkit.create_target("mlp_tiny"), depth=2, width=16,
+            ...                        fourier_features=32, rank=4, num_blocks=1)
+            >>> chain.level_stats(chain.generate()).shape
+            torch.Size([2])
+        """
+        terms = [_stats_loss(values, spec) for values, spec in zip(levels[:self.depth], self.specs)]
+        return torch.stack(terms) if terms else next(iter(levels[-1].values())).new_zeros(0)
+
 
 def _share_fourier(root: Generator, child: Generator) -> None:
     """Make ``child`` use ``root``'s fixed Fourier matrices (same seed and sizes: same values)."""

@@ -21,7 +21,7 @@ from hyperkit.binding import decay_generated
 from hyperkit.config import ConfigError, to_dict
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
-from hyperkit.init import _stats_loss, _tensor_stats
+from hyperkit.init import _tensor_stats
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
 from hyperkit.recipes.uhn import GeneratorConfig
@@ -61,10 +61,8 @@ class ChainModel(nn.Module):
     """The task network run with the weights the chain generates.
 
     ``model(*inputs)`` gives the task network's outputs; ``model(*inputs, level_stats=True)`` gives
-    ``(outputs, drift)`` with ``drift[k - 1]`` the statistics loss of level ``k`` (H1 … HK, shape
-    ``(K,)``): each generated tensor's squared |Δmean| and |Δstd| against its default init, in
-    units of its init scale, averaged over the level's tensors — the loss the top-down init
-    minimises, computed on the same forward pass.
+    ``(outputs, GeneratorChain.level_stats(levels))`` from the same forward pass (shape ``(K,)``:
+    the statistics loss of H1 … HK).
     """
 
     def __init__(self, chain: GeneratorChain, target: nn.Module, weight_decay: float = 0.0):
@@ -77,8 +75,7 @@ class ChainModel(nn.Module):
         outputs = hyperkit.call(self.target, levels[-1], *inputs)
         if not level_stats:
             return outputs
-        drift = [_stats_loss(values, spec) for values, spec in zip(levels[:-1], self.chain.specs)]
-        return outputs, torch.stack(drift) if drift else outputs.new_zeros(0)
+        return outputs, self.chain.level_stats(levels)
 
 
 @register_recipe

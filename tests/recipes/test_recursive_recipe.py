@@ -30,7 +30,7 @@ def test_stats_weight_adds_the_intermediate_levels_statistics_loss(tmp_path):
         loss, metrics = recipe.loss(module, 3, info)
         losses.append(loss)
     levels = module.chain.generate()
-    drift = [_stats_loss(values, spec) for values, spec in zip(levels[:2], module.chain.specs)]
+    drift = [_stats_loss(values, spec) for values, spec in zip(levels[:2], module.chain.specs)]  # H1, H2
     assert [metrics[f"level{k}_stats"] for k in (1, 2)] == pytest.approx([d.item() for d in drift])
     assert losses[1].item() == pytest.approx(losses[0].item() + 0.5 * sum(d.item() for d in drift), rel=1e-5)
     trained = [p for p in module.parameters() if p.requires_grad]
