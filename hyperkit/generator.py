@@ -27,11 +27,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from hyperkit.descriptors import AXIS_FIELDS, CONTEXT_FIELDS, LAYER_FIELDS, TargetSpec, sequence_of, stable_id
+from hyperkit.descriptors import (AXIS_FIELDS, CONTEXT_FIELDS, GLOBAL_FIELDS, LAYER_FIELDS, TASK_FIELDS, TargetSpec,
+                                  sequence_of, stable_id)
 from hyperkit.encoding import FourierFeatures, Normalizer, field_ranges
 
 HEADS = ("scalar", "lowrank", "flat")
 _TOKEN_FIELDS = ("layer", "depth", "layer_type") + LAYER_FIELDS
+# shared_trunk=True: the fields that differ between targets (the layer's relative depth, the
+# model's size, the task) leave the trunk input and modulate its output; the rest stay.
+_MEMBER_FIELDS = ("depth",) + GLOBAL_FIELDS + TASK_FIELDS
+_LOCAL_FIELDS = tuple(f for f in CONTEXT_FIELDS if f not in _MEMBER_FIELDS)
+
+
+@functools.cache
+def _field_columns(fields: tuple[str, ...]) -> list[int]:
+    """Columns of ``fields`` in a ``(…, len(CONTEXT_FIELDS))`` context tensor."""
+    return [CONTEXT_FIELDS.index(f) for f in fields]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -165,6 +176,12 @@ class Generator(nn.Module):
         structure_encoder: add the task-structure encoder's output to the trunk input.
         chunk_size: weights per trunk pass (bounds memory); ``None`` for one pass.
         checkpoint: recompute chunk activations in backward instead of storing them.
+        shared_trunk: low-rank head: the trunk sees only a tensor's own descriptors (layer index,
+            type, role, sizes, positions); the target's relative depth, global and task fields,
+            its structure code and the condition modulate the trunk's output instead (``h · (1 +
+            γ) + β``, starting at the identity). Rows with equal descriptors — the same layer of
+            several architectures in :meth:`generate_many`, or one target under a batch of
+            conditions — then share one trunk pass. Off: every field enters the trunk input.
         scale_by_init: emit ``init_mean + init_scale · output`` per tensor (recommended).
         center: scalar head: subtract from each generated matrix (two or more dimensions) its own
             mean, so its mean stays its init mean — the counterpart of the low-rank head's centred
@@ -194,7 +211,7 @@ class Generator(nn.Module):
                  num_blocks: int = 2, fourier_features: int = 2048, sigma: float = 1.0, rank: int = 8,
                  context_sigma: float | None = None, condition_size: int = 0, structure_encoder: bool = False,
                  chunk_size: int | None = 65536, checkpoint: bool = False, scale_by_init: bool = True,
-                 center: bool = False, seed: int = 0):
+                 center: bool = False, shared_trunk: bool = False, seed: int = 0):
         super().__init__()
         specs = sequence_of(specs)
         if not specs:
@@ -203,9 +220,12 @@ class Generator(nn.Module):
             raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
         if head == "flat" and len(specs) != 1:
             raise ValueError("the flat head emits one fixed target; give exactly one spec")
+        if shared_trunk and head != "lowrank":
+            raise ValueError(f"shared_trunk needs head='lowrank' (got head={head!r}): the scalar head's "
+                             "trunk rows are single weights, which targets never share")
         self.head, self.width, self.rank = head, width, rank
         self.condition_size, self.chunk_size, self.checkpoint = condition_size, chunk_size, checkpoint
-        self.scale_by_init, self.center = scale_by_init, center
+        self.scale_by_init, self.center, self.shared_trunk = scale_by_init, center, shared_trunk
         self.default_spec = specs[0]
         self.normalizer = Normalizer(field_ranges(specs))
         self.condition_in = nn.Linear(condition_size, width) if condition_size else None
@@ -219,7 +239,8 @@ class Generator(nn.Module):
         context_dim = 2 * (fourier_features // 4)
         axis_dim = max(2, 2 * (fourier_features // 2 // len(AXIS_FIELDS) // 2))
         context_sigma = sigma if context_sigma is None else context_sigma
-        self.context_features = FourierFeatures(len(CONTEXT_FIELDS), context_dim, context_sigma, seed)
+        local = _LOCAL_FIELDS if self.shared_trunk else CONTEXT_FIELDS
+        self.context_features = FourierFeatures(len(local), context_dim, context_sigma, seed)
         self.axis_features = nn.ModuleDict(
             {f: FourierFeatures(1, axis_dim, sigma, seed + 1 + i) for i, f in enumerate(AXIS_FIELDS)})
         self.context_in = nn.Linear(context_dim, self.width)
@@ -230,6 +251,13 @@ class Generator(nn.Module):
         # matrices close to rank two and training stalled. Unit variance keeps it above the context.
         self.axis_in = nn.ModuleDict({f: AxisProjection(axis_dim, self.width) for f in AXIS_FIELDS})
         self.structure = StructureEncoder(self.width) if structure_encoder else None
+        if self.shared_trunk:
+            self.member_features = FourierFeatures(len(_MEMBER_FIELDS), context_dim, context_sigma,
+                                                   seed + 1 + len(AXIS_FIELDS))
+            self.member_in = nn.Linear(context_dim, self.width)
+            self.film = nn.Linear(self.width, 2 * self.width)  # → (γ, β), zero: the identity at first
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         if self.head == "scalar":
             self.out = nn.Linear(self.width, 1)
         else:
@@ -442,14 +470,20 @@ class Generator(nn.Module):
         cache holds no graph."""
         sources = [self.normalizer.lo, self.normalizer.hi, self.normalizer.multiplier, self.context_features.B,
                    *(self.axis_features[f].B for f in AXIS_FIELDS)]
+        if self.shared_trunk:
+            sources.append(self.member_features.B)
         key = ("fourier", id(self))
         entry = spec._cache.get(key)
         if entry is None or any(a is not b or a._version != v for (a, v), b in zip(entry["sources"], sources)):
             desc = self._descriptors(spec, self.context_in.weight.device)
             with torch.inference_mode(False), torch.no_grad():
+                context = self.normalizer(desc["context"], CONTEXT_FIELDS)
                 entry = {
                     "sources": [(b, b._version) for b in sources],
-                    "context": self.context_features(self.normalizer(desc["context"], CONTEXT_FIELDS)),
+                    "context": self.context_features(context[:, _field_columns(_LOCAL_FIELDS)]
+                                                     if self.shared_trunk else context),
+                    "member": (self.member_features(context[:, _field_columns(_MEMBER_FIELDS)])
+                               if self.shared_trunk else None),
                     "axes": {f: self.axis_features[f](self.normalizer(u.unsqueeze(-1), (f,)))
                              for f, u in desc["unique"].items()},
                     "tokens": (self.normalizer(desc["tokens"], _TOKEN_FIELDS)  # merged: per source
@@ -459,16 +493,27 @@ class Generator(nn.Module):
         return entry
 
     def _base(self, spec: TargetSpec, cond: torch.Tensor | None) -> torch.Tensor:
-        """Per-tensor trunk input from the context fields: ``(batch?, T, W)``."""
-        features = self._fourier(spec)
-        base = self.context_in(features["context"])
+        """Per-tensor trunk input from the context fields: ``(batch?, T, W)`` (``(T, W)`` from the
+        local fields alone with ``shared_trunk``)."""
+        base = self.context_in(self._fourier(spec)["context"])
+        return base if self.shared_trunk else self._add_target(spec, cond, base)
+
+    def _modulation(self, spec: TargetSpec, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``shared_trunk``: per-tensor ``(γ, β)``, each ``(batch?, T, W)``, from the fields that
+        differ between targets, the structure code and the condition."""
+        member = self._add_target(spec, cond, self.member_in(self._fourier(spec)["member"]))
+        gamma, beta = self.film(F.gelu(member)).chunk(2, dim=-1)
+        return gamma, beta
+
+    def _add_target(self, spec: TargetSpec, cond: torch.Tensor | None, base: torch.Tensor) -> torch.Tensor:
+        """``base`` ``(T, W)`` plus each tensor's target structure code and condition."""
         if self.structure is not None:
             if isinstance(spec, _MergedSpec):  # each target's own layers, broadcast to its tensors
                 codes = self.structure([self._fourier(s)["tokens"] for s in spec.sources])
                 counts = torch.tensor([len(s.params) for s in spec.sources], device=base.device)
                 base = base + codes.repeat_interleave(counts, dim=0)
             else:
-                base = base + self.structure(features["tokens"])
+                base = base + self.structure(self._fourier(spec)["tokens"])
         if cond is not None:  # a merged spec's condition is already per tensor
             base = base + (cond if isinstance(spec, _MergedSpec) else cond.unsqueeze(-2))
         return base
@@ -552,11 +597,31 @@ class Generator(nn.Module):
         sum) and a one row (padding of the product). ``order`` puts the outputs in ``spec`` order.
         """
         device = self.context_in.weight.device
-        key = ("lowrank_plan", str(device))
+        key = ("lowrank_plan", str(device), self.shared_trunk)
         if key not in spec._cache:
             with torch.inference_mode(False):
-                spec._cache[key] = self._build_lowrank_plan(spec, self._descriptors(spec, device), device)
+                desc = self._descriptors(spec, device)
+                plan = self._build_lowrank_plan(spec, desc, device)
+                if self.shared_trunk:
+                    plan["shared"] = self._shared_rows(desc, plan)
+                spec._cache[key] = plan
         return spec._cache[key]
+
+    @staticmethod
+    def _shared_rows(desc: dict, plan: dict) -> dict:
+        """``shared_trunk``: the distinct trunk rows of a plan — rows whose tensors have equal local
+        context fields, on the same side, with the same axis-table indices — as a plan of their
+        own (``tensor``, ``side``, ``index`` of one representative each) and ``inverse``, which
+        maps every row of ``plan`` to its distinct row."""
+        _, local = torch.unique(desc["context"][:, _field_columns(_LOCAL_FIELDS)], dim=0, return_inverse=True)
+        keys = torch.cat([local.to(plan["tensor"].device)[plan["tensor"], None], plan["side"][:, None],
+                          *plan["index"]], dim=1)
+        _, inverse = torch.unique(keys, dim=0, return_inverse=True)
+        rows = torch.arange(len(keys), device=keys.device)
+        first = torch.full((int(inverse.max()) + 1,), len(keys), device=keys.device).scatter_reduce(
+            0, inverse, rows, "amin")
+        return {"tensor": plan["tensor"][first], "side": plan["side"][first],
+                "index": [i[first].contiguous() for i in plan["index"]], "inverse": inverse}
 
     @staticmethod
     def _build_lowrank_plan(spec: TargetSpec, desc: dict, device) -> dict:
@@ -607,7 +672,8 @@ class Generator(nn.Module):
         }
 
     def _lowrank_inputs(self, spec: TargetSpec, cond, plan: dict) -> torch.Tensor:
-        """Trunk inputs of every row and column of every tensor, ``(batch?, rows + cols, W)``."""
+        """Trunk inputs of the rows ``plan`` lists (every row and column of every tensor, or their
+        distinct ones), ``(batch?, rows, W)``."""
         base = self._base(spec, cond)
         table = torch.cat([self.axis_in[f](x) for f, x in self._fourier(spec)["axes"].items()]
                           + [base.new_zeros(1, self.width), base.new_ones(1, self.width)])
@@ -619,10 +685,19 @@ class Generator(nn.Module):
 
     def _lowrank_head(self, spec: TargetSpec, cond) -> torch.Tensor:
         plan = self._lowrank_plan(spec)
-        h0 = self._lowrank_inputs(spec, cond, plan)
+        if not self.shared_trunk:
+            return self._lowrank_output(plan, self._trunk_rows(self._lowrank_inputs(spec, cond, plan)))
+        shared = plan["shared"]
+        h = self._trunk_rows(self._lowrank_inputs(spec, None, shared)).index_select(-2, shared["inverse"])
+        gamma, beta = self._modulation(spec, cond)
+        tensor = plan["tensor"]
+        return self._lowrank_output(plan, torch.addcmul(beta[..., tensor, :], h, 1 + gamma[..., tensor, :]))
+
+    def _trunk_rows(self, h0: torch.Tensor) -> torch.Tensor:
+        """The trunk over trunk inputs ``(batch?, rows, W)``, in chunks."""
         rows = h0.shape[-2]
         build = lambda s, e: h0 if e - s == rows else h0[..., s:e, :]  # noqa: E731  (a slice's backward is a full copy)
-        return self._lowrank_output(plan, self._run_chunks(build, rows, lambda x: x))
+        return self._run_chunks(build, rows, lambda x: x)
 
     def _lowrank_output(self, plan: dict, h: torch.Tensor) -> torch.Tensor:
         """Flat weights from the trunk outputs ``h`` of one spec's rows and columns."""
@@ -660,4 +735,4 @@ class Generator(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"head={self.head!r}, width={self.width}, condition_size={self.condition_size}"
-                + (", center=True" if self.center else ""))
+                + (", center=True" if self.center else "") + (", shared_trunk=True" if self.shared_trunk else ""))

@@ -40,6 +40,7 @@ class GeneratorConfig:
     checkpoint: bool = False
     scale_by_init: bool = True
     center: bool = False
+    shared_trunk: bool = False
 
 
 @dataclass

@@ -266,13 +266,17 @@ def test_init_decorrelates_generated_rows():
     assert worst[1.0] < 2 < 4 < worst[0.0]
 
 
-@pytest.mark.parametrize("head, structure", [("lowrank", False), ("lowrank", True), ("scalar", False)])
-def test_generate_many_equals_one_at_a_time_and_shares_equal_targets(head, structure):
+@pytest.mark.parametrize("head, structure, shared", [("lowrank", False, False), ("lowrank", True, False),
+                                                     ("scalar", False, False), ("lowrank", True, True)])
+def test_generate_many_equals_one_at_a_time_and_shares_equal_targets(head, structure, shared):
     specs = [hyperkit.describe(hyperkit.create_target(name)) for name in ("mlp_tiny", "cnn_digits", "mlp_tiny")]
     torch.manual_seed(0)
-    gen = hyperkit.Generator(specs[:2], head=head, condition_size=3, structure_encoder=structure, **SMALL)
+    gen = hyperkit.Generator(specs[:2], head=head, condition_size=3, structure_encoder=structure,
+                             shared_trunk=shared, **SMALL)
     if structure:  # its last layer starts at zero: make the structure code matter
         torch.nn.init.normal_(gen.structure.mlp[-1].weight)
+    if shared:  # the modulation starts as the identity: make it matter
+        torch.nn.init.normal_(gen.film.weight, std=0.05)
     task_a, task_b = torch.randn(3), torch.randn(3)
     conditions = [task_a, task_b, task_a]
     many = gen.generate_many(specs, conditions)
@@ -334,3 +338,36 @@ def test_centred_scalar_head_keeps_each_matrix_at_its_init_mean():
     for name, values in picks.items():
         assert torch.isin(values, flat[spec.offsets[name]: spec.offsets[name] + spec.params[name].numel]).all()
     assert "center=True" in repr(centred)
+
+
+def test_shared_trunk_runs_each_distinct_row_once_and_equals_the_unshared_computation():
+    # Two MLPs that share their first layer's sizes: its rows and columns are computed once.
+    specs = [hyperkit.describe(hyperkit.create_target("mlp_digits", hidden=hidden, in_features=8, num_classes=3))
+             for hidden in ([16], [16, 16])]
+    torch.manual_seed(0)
+    gen = hyperkit.Generator(specs, head="lowrank", structure_encoder=True, shared_trunk=True, condition_size=2, **SMALL)
+    torch.nn.init.normal_(gen.film.weight, std=0.05)
+    torch.nn.init.normal_(gen.structure.mlp[-1].weight)
+    merged = gen._merged(specs)
+    plan = gen._lowrank_plan(merged)
+    condition = torch.randn(4, 2)  # a batch of conditions: the trunk still runs once per distinct row
+    counts = torch.tensor([len(s.params) for s in specs])
+    cond = gen._condition(condition).unsqueeze(-2).expand(-1, int(counts.sum()), -1)  # per tensor
+    rows = []
+    hook = gen.trunk.register_forward_hook(lambda module, args, out: rows.append(tuple(args[0].shape)))
+    actual = gen._lowrank_head(merged, cond)
+    hook.remove()
+    assert rows == [(int(plan["shared"]["inverse"].max()) + 1, SMALL["width"])]
+    assert rows[0][0] < len(plan["tensor"])
+    # Reference: every row through the trunk, then the same modulation.
+    h = gen.trunk(gen._lowrank_inputs(merged, None, plan))
+    gamma, beta = gen._modulation(merged, cond)
+    expected = gen._lowrank_output(plan, h * (1 + gamma[..., plan["tensor"], :]) + beta[..., plan["tensor"], :])
+    assert actual.shape == (4, merged.num_weights) and torch.allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    # The conditions and the architectures still make a difference.
+    many = gen.generate_many(specs, [condition[0], condition[0]])
+    other = gen.generate_many(specs, [condition[1], condition[1]])
+    assert not torch.allclose(many[0]["net.0.weight"], other[0]["net.0.weight"])
+    assert not torch.allclose(many[0]["net.0.weight"], many[1]["net.0.weight"])
+    with pytest.raises(ValueError, match="shared_trunk needs head='lowrank'"):
+        hyperkit.Generator(specs, head="scalar", shared_trunk=True, **SMALL)
