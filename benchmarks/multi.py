@@ -80,30 +80,36 @@ def tasks(seeds: int) -> None:
 def speed() -> None:
     sizes = {"mlp_digits": dict(in_features=64, num_classes=10), "cnn_digits": dict(num_classes=10),
              "transformer_tiny": dict(vocab_size=64, num_classes=4)}
-    print("| family | models | batched (ms/model) | one at a time (ms/model) | speed-up |\n|---|---|---|---|---|")
+    print("| family | shared trunk | models | trunk rows (distinct) | batched (ms/model) | one at a time (ms/model) "
+          "| speed-up |\n|---|---|---|---|---|---|---|")
     for family, config in FAMILY_CONFIGS.items():
         specs = [hyperkit.describe(m.build(**sizes[m.target])) for m in members(config)["seen"]]
-        generator = hyperkit.Generator(specs, head="lowrank", width=64, fourier_features=512, rank=64,
-                                       structure_encoder=True)
+        for shared in (False, True):
+            torch.manual_seed(0)
+            generator = hyperkit.Generator(specs, head="lowrank", width=64, fourier_features=512, rank=64,
+                                           structure_encoder=True, shared_trunk=shared)
+            plan = generator._lowrank_plan(generator._merged(specs))
+            rows = len(plan["tensor"])
+            distinct = int(plan["shared"]["inverse"].max()) + 1 if shared else rows
 
-        def batched():
-            sum(p.sum() for d in generator.generate_many(specs) for p in d.values()).backward()
+            def batched():
+                sum(p.sum() for d in generator.generate_many(specs) for p in d.values()).backward()
 
-        def single():
-            for spec in specs:
-                sum(p.sum() for p in generator(spec).values()).backward()
+            def single():
+                for spec in specs:
+                    sum(p.sum() for p in generator(spec).values()).backward()
 
-        times = {}
-        for name, fn in (("batched", batched), ("single", single)):
-            fn()
-            samples = []
-            for _ in range(10):
-                start = time.perf_counter()
+            times = {}
+            for name, fn in (("batched", batched), ("single", single)):
                 fn()
-                samples.append(time.perf_counter() - start)
-            times[name] = 1000 * statistics.median(samples) / len(specs)
-        print(f"| {family} | {len(specs)} | {times['batched']:.2f} | {times['single']:.2f} | "
-              f"{times['single'] / times['batched']:.2f}× |", flush=True)
+                samples = []
+                for _ in range(10):
+                    start = time.perf_counter()
+                    fn()
+                    samples.append(time.perf_counter() - start)
+                times[name] = 1000 * statistics.median(samples) / len(specs)
+            print(f"| {family} | {'yes' if shared else 'no'} | {len(specs)} | {rows} ({distinct}) | {times['batched']:.2f} "
+                  f"| {times['single']:.2f} | {times['single'] / times['batched']:.2f}× |", flush=True)
 
 
 def main() -> None:
