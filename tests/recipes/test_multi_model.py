@@ -9,8 +9,10 @@ from hyperkit.recipes import load_recipe
 from test_recipes import train_through_cli  # tests/recipes is on sys.path
 
 
-def test_debug_family_trains_and_reports_seen_and_held_out_members(tmp_path):
-    scalars = train_through_cli("multi_model/debug", tmp_path / "run", "train.lr=1e-2")
+@pytest.mark.parametrize("shared", ["false", "true"])
+def test_debug_family_trains_and_reports_seen_and_held_out_members(shared, tmp_path):
+    scalars = train_through_cli("multi_model/debug", tmp_path / "run", "train.lr=1e-2",
+                                f"generator.shared_trunk={shared}")
     for group in ("seen", "interpolation", "extrapolation"):
         assert 0 <= scalars[f"eval/{group}_accuracy"][-1][1] <= 1
 
