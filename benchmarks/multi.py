@@ -90,7 +90,7 @@ def speed() -> None:
                                            structure_encoder=True, shared_trunk=shared)
             plan = generator._lowrank_plan(generator._merged(specs))
             rows = len(plan["tensor"])
-            distinct = int(plan["shared"]["inverse"].max()) + 1 if shared else rows
+            distinct = len(plan["shared"]["tensor"]) if shared else rows  # one representative per distinct row
 
             def batched():
                 sum(p.sum() for d in generator.generate_many(specs) for p in d.values()).backward()
