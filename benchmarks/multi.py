@@ -1,6 +1,7 @@
 """Multi-model and multi-task generation against single-model generators and direct training.
 
     python benchmarks/multi.py [--seeds 3] [--parts families tasks speed] [--families cnn_digits_family]
+                               [--threads 1] [--set generator.fourier_features=128 ...]
 
 - families: for each packaged ``multi_model`` config, test accuracy (mean ± std over seeds) on
   seen, interpolation and extrapolation members, next to direct training of the held-out members;
@@ -8,6 +9,10 @@
   ``uhn`` generator and direct training;
 - speed: forward + backward time per model of ``Generator.generate_many`` against one target at a
   time, over the training members of each family.
+
+``--threads`` fixes torch's thread count: results of one seed differ between thread counts (the
+CNN family's interpolation accuracy, seed 0: 93.06 % at one thread, 86.69 % at two), so compare
+variants at one count. ``--set`` overrides the ``multi_model`` configs of the families part.
 
 Targets: held-out interpolation within 1 point of seen; multi-task within 1.5 points of
 single-task on every task; batched generation at least 2x faster per model.
@@ -31,10 +36,10 @@ FAMILY_CONFIGS = {"mlp_digits_family": "multi_model/digits_mlp", "cnn_digits_fam
 SINGLE = {"digits_cnn": "digits_cnn", "sbm_gcn": "gcn", "sequence_transformer": "transformer"}
 
 
-def run(config: str, seed: int, target: dict | None = None) -> dict[str, float]:
+def run(config: str, seed: int, target: dict | None = None, extra: list[str] = ()) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
         recipe = load_recipe(config, [f"out={out}", f"train.seed={seed}", "train.eval_every=0",
-                                      "train.checkpoint_every=0", "train.progress=false"])
+                                      "train.checkpoint_every=0", "train.progress=false", *extra])
         if target is not None:
             recipe.config.target = target
         return train(recipe)
@@ -52,12 +57,12 @@ def members(config: str) -> dict[str, list]:
     return recipe.groups
 
 
-def families(seeds: int, names: list[str]) -> None:
+def families(seeds: int, names: list[str], extra: list[str]) -> None:
     print("| family | seen | interpolation | extrapolation | direct (held-out members) |\n|---|---|---|---|---|")
     for family, config in FAMILY_CONFIGS.items():
         if family not in names:
             continue
-        results = [run(config, seed) for seed in range(seeds)]
+        results = [run(config, seed, extra=extra) for seed in range(seeds)]
         held_out = members(config)["interpolation"]
         data = "direct/transformer" if "transformer" in family else "direct/digits_mlp"
         direct = [run(data, seed, {"name": m.target, **{k: list(v) if isinstance(v, tuple) else v
@@ -117,10 +122,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--parts", nargs="*", default=["families", "tasks", "speed"])
     parser.add_argument("--families", nargs="*", default=list(FAMILY_CONFIGS), choices=list(FAMILY_CONFIGS))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides of the families' multi_model configs, e.g. generator.rank=16")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds 0..{args.seeds - 1}\n")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds 0..{args.seeds - 1}, "
+          f"overrides: {' '.join(args.set) or 'none'}\n")
     for part in args.parts:
-        {"families": lambda: families(args.seeds, args.families), "tasks": lambda: tasks(args.seeds), "speed": speed}[part]()
+        {"families": lambda: families(args.seeds, args.families, args.set), "tasks": lambda: tasks(args.seeds), "speed": speed}[part]()
         print()
 
 
