@@ -190,12 +190,16 @@ def test_lowrank_offsets_start_at_zero_and_learn_row_and_column_sums():
     # A target whose rows and columns have their own means: the offsets fit them.
     wanted = mean + spec.params["weight"].scale * (torch.linspace(-2, 2, 8)[:, None] + torch.linspace(1, -1, 12))
     opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    # The step decays to zero: at a constant 1e-2 Adam keeps overshooting, and the last step's loss
+    # swings between 1e-4 and 3e-2 with the seed and the machine's float rounding.
+    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 - step / 300)
     for _ in range(300):
         loss = (gen(spec)["weight"] - wanted).pow(2).mean() / wanted.var()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.01
+        decay.step()
+    assert loss.item() < 1e-3
 
 
 @pytest.mark.parametrize("target", [nn.LayerNorm(5), nn.Linear(3, 4, bias=False), nn.Conv1d(2, 3, 1, bias=False)])
