@@ -5,6 +5,7 @@
 
 - families: for each packaged ``multi_model`` config, test accuracy (mean ± std over seeds) on
   seen, interpolation and extrapolation members, next to direct training of the held-out members;
+  then each held-out member, generated and trained directly;
 - tasks: each task's accuracy for the ``multi_task/vision_graph_text`` generator, the single-task
   ``uhn`` generator and direct training;
 - speed: forward + backward time per model of ``Generator.generate_many`` against one target at a
@@ -49,27 +50,32 @@ def mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.pstdev(values):.2f}"
 
 
-def members(config: str) -> dict[str, list]:
-    """The family members a ``multi_model`` config trains on and holds out, as its recipe splits them
-    (``seen``, ``interpolation``, ``extrapolation``)."""
-    recipe = load_recipe(config, ["out=/tmp/unused"])
+def members(config: str, extra: list[str] = ()) -> dict[str, list]:
+    """The family members a ``multi_model`` config (with overrides ``extra``) trains on and holds
+    out, as its recipe splits them (``seen``, ``interpolation``, ``extrapolation``)."""
+    recipe = load_recipe(config, ["out=/tmp/unused", *extra])
     recipe.setup(torch.device("cpu"))
     return recipe.groups
 
 
 def families(seeds: int, names: list[str], extra: list[str]) -> None:
-    print("| family | seen | interpolation | extrapolation | direct (held-out members) |\n|---|---|---|---|---|")
+    rows, detail = [], []
     for family, config in FAMILY_CONFIGS.items():
         if family not in names:
             continue
         results = [run(config, seed, extra=extra) for seed in range(seeds)]
-        held_out = members(config)["interpolation"]
+        held_out = members(config, extra)["interpolation"]
         data = "direct/transformer" if "transformer" in family else "direct/digits_mlp"
-        direct = [run(data, seed, {"name": m.target, **{k: list(v) if isinstance(v, tuple) else v
-                                                         for k, v in m.arguments}})["eval/accuracy"]
-                  for seed in range(seeds) for m in held_out]
+        direct = {m.label: [run(data, seed, {"name": m.target, **{k: list(v) if isinstance(v, tuple) else v
+                                                                   for k, v in m.arguments}})["eval/accuracy"]
+                            for seed in range(seeds)] for m in held_out}
         cells = [mean_std([r[f"eval/{g}_accuracy"] for r in results]) for g in ("seen", "interpolation", "extrapolation")]
-        print(f"| {family} | " + " | ".join(cells) + f" | {mean_std(direct)} |", flush=True)
+        rows.append(f"| {family} | " + " | ".join(cells) + f" | {mean_std(sum(direct.values(), []))} |")
+        detail += [f"| {family} | {m.label} | {mean_std([r[f'eval/interpolation_accuracy/{m.label}'] for r in results])} "
+                   f"| {mean_std(direct[m.label])} |" for m in held_out]
+    print("| family | seen | interpolation | extrapolation | direct (held-out members) |\n|---|---|---|---|---|")
+    print("\n".join(rows) + "\n\nEach held-out (interpolation) member, generated and trained directly:\n")
+    print("| family | member | generated | direct |\n|---|---|---|---|\n" + "\n".join(detail), flush=True)
 
 
 def tasks(seeds: int) -> None:

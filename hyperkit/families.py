@@ -49,6 +49,11 @@ class Member:
     def name(self) -> str:
         return self.target + "(" + ", ".join(f"{k}={v}" for k, v in self.choices) + ")"
 
+    @property
+    def label(self) -> str:
+        """The choices alone, without spaces (a TensorBoard tag): ``channels=8,depth=2,kernel_size=3``."""
+        return ",".join(f"{k}={v}" for k, v in self.choices)
+
     def build(self, **sizes: Any) -> nn.Module:
         """The target module; ``sizes`` are data-derived arguments (``in_features``, ``num_classes`` …)."""
         return create_target(self.target, **dict(self.arguments), **sizes)
@@ -124,13 +129,32 @@ class Family:
         members = self.members()
         return members[int(rng.integers(len(members)))]
 
-    def split(self, num_held_out: int = 2, seed: int = 0) -> Split:
+    def split(self, num_held_out: int = 2, seed: int = 0, stratify: Sequence[str] = ()) -> Split:
         """A fixed split: ``num_held_out`` random members are held out for interpolation, and every
-        member that uses an extrapolation value is held out for extrapolation."""
+        member that uses an extrapolation value is held out for extrapolation.
+
+        With ``stratify`` (names of choices), the held-out members are spread evenly over the
+        combinations of those choices — with ``("depth",)``, as many one-layer as two-layer members,
+        within one — so that held-out and training members mix architectures that are easier or
+        harder in themselves alike, and their accuracies can be compared.
+        """
         members = self.members()
         if not 0 <= num_held_out < len(members):
             raise ValueError(f"num_held_out must be in [0, {len(members) - 1}] for a family of {len(members)} members")
-        order = np.random.default_rng(seed).permutation(len(members))
+        unknown = sorted(set(stratify) - set(self.choices))
+        if unknown:
+            raise ValueError(f"stratify names {unknown}, which are not among the family's choices {sorted(self.choices)}")
+        rng = np.random.default_rng(seed)
+        if stratify:
+            strata: dict[tuple, list[int]] = {}
+            for i, m in enumerate(members):
+                strata.setdefault(tuple(dict(m.choices)[k] for k in stratify), []).append(i)
+            groups = [list(rng.permutation(strata[key])) for key in sorted(strata)]
+            groups = [groups[int(i)] for i in rng.permutation(len(groups))]
+            # Round robin over the strata: the first of every stratum, then the second, ...
+            order = [g[r] for r in range(max(map(len, groups))) for g in groups if r < len(g)]
+        else:
+            order = rng.permutation(len(members))
         held = {int(i) for i in order[:num_held_out]}
         train = [m for i, m in enumerate(members) if i not in held]
         interpolation = [m for i, m in enumerate(members) if i in held]
@@ -157,8 +181,13 @@ def mlp_digits_family() -> Family:
 
 @register_family
 def cnn_digits_family() -> Family:
-    """CNNs for the 8×8 digits: 1–2 conv layers of 8–32 channels, kernel 3 or 5; beyond: 3 layers."""
-    return Family("cnn_digits", {"depth": [1, 2], "channels": [8, 16, 32], "kernel_size": [3, 5]},
+    """CNNs for the 8×8 digits: 1–2 conv layers, the first of any width from 8 to 32 channels and the
+    second twice as wide, kernel 3 or 5 (100 members); beyond: 3 layers.
+
+    Every channel count, not a few (as UHN's mixed-width family draws widths from a range): with
+    only 8, 16 and 32, a held-out member's channels meant something the generator never saw.
+    """
+    return Family("cnn_digits", {"depth": [1, 2], "channels": list(range(8, 33)), "kernel_size": [3, 5]},
                   lambda c: {"channels": [c["channels"] * 2 ** i for i in range(c["depth"])],
                              "kernel_size": c["kernel_size"]},
                   extrapolation={"depth": [3]})

@@ -41,6 +41,8 @@ class MultiModelConfig:
         held_out: members held out for interpolation (every extrapolation member is held out too).
         split_seed: seed of the choice of held-out members; kept apart from ``train.seed`` so
             that runs with different training seeds are scored on the same held-out members.
+        stratify: choices over which the held-out members are spread evenly (e.g. ``[depth]``),
+            so that seen and held-out members mix easy and hard architectures alike.
         models_per_step: training architectures per optimiser step.
         label_smoothing: the cross-entropy's label smoothing (0 for none), as in ``uhn``.
         target_weight_decay: L2 decay of the generated matrices (0 for none), as in ``uhn``.
@@ -52,6 +54,7 @@ class MultiModelConfig:
     family: str = "mlp_digits_family"
     held_out: int = 2
     split_seed: int = 0
+    stratify: list = field(default_factory=list)
     models_per_step: int = 4
     label_smoothing: float = 0.0
     target_weight_decay: float = 0.0
@@ -108,9 +111,9 @@ class MultiModel(SupervisedRecipe):
         except KeyError as err:
             raise ConfigError(f"family: {err.args[0]}") from None
         try:
-            split = family.split(cfg.held_out, seed=cfg.split_seed)
+            split = family.split(cfg.held_out, seed=cfg.split_seed, stratify=cfg.stratify)
         except ValueError as err:
-            raise ConfigError(f"held_out: {err}") from None
+            raise ConfigError(f"held_out / stratify: {err}") from None
         self.groups = {"seen": split.train, "interpolation": split.interpolation, "extrapolation": split.extrapolation}
         members: list[Member] = [m for group in self.groups.values() for m in group]
         targets = [self._build(m) for m in members]
@@ -147,6 +150,9 @@ class MultiModel(SupervisedRecipe):
             if indices:
                 accuracies = module.evaluate(indices, [self.task] * len(indices), self.config.train.eval_batch_size)
                 metrics[f"{group}_accuracy"] = float(np.mean(accuracies))
+                if group == "interpolation":  # which held-out architecture fails, when one does
+                    for member, accuracy in zip(self.groups[group], accuracies):
+                        metrics[f"interpolation_accuracy/{member.label}"] = float(accuracy)
         metrics["accuracy"] = metrics["seen_accuracy"]
         return metrics
 

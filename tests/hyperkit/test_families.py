@@ -41,3 +41,19 @@ def test_bad_declarations_are_refused():
         Family("mlp_digits", {"depth": [1, 2]}, extrapolation={"width": [8]})
     with pytest.raises(ValueError, match="num_held_out"):
         FAMILIES.get("mlp_digits_family")().split(num_held_out=100)
+
+
+def test_stratified_split_spreads_held_out_members_over_the_named_choices():
+    family = Family("cnn_digits", {"depth": [1, 2], "channels": list(range(8, 33)), "kernel_size": [3, 5]},
+                    lambda c: {"channels": [c["channels"] * 2 ** i for i in range(c["depth"])],
+                               "kernel_size": c["kernel_size"]})
+    for seed in range(5):
+        split = family.split(num_held_out=6, seed=seed, stratify=["depth", "kernel_size"])
+        cells = [(dict(m.choices)["depth"], dict(m.choices)["kernel_size"]) for m in split.interpolation]
+        counts = sorted(cells.count(cell) for cell in {(d, k) for d in (1, 2) for k in (3, 5)})
+        assert counts == [1, 1, 2, 2] and len(split.train) == 100 - 6
+        assert family.split(6, seed=seed, stratify=["depth", "kernel_size"]).interpolation == split.interpolation
+    # Unstratified, six of 100 members can fall in one cell; the strata are what keep them apart.
+    assert family.split(6, seed=0).interpolation != family.split(6, seed=0, stratify=["depth"]).interpolation
+    with pytest.raises(ValueError, match="stratify names \\['width'\\]"):
+        family.split(2, stratify=["width"])

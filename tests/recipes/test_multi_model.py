@@ -15,6 +15,8 @@ def test_debug_family_trains_and_reports_seen_and_held_out_members(shared, tmp_p
                                 f"generator.shared_trunk={shared}")
     for group in ("seen", "interpolation", "extrapolation"):
         assert 0 <= scalars[f"eval/{group}_accuracy"][-1][1] <= 1
+    each = [values[-1][1] for tag, values in scalars.items() if tag.startswith("eval/interpolation_accuracy/")]
+    assert len(each) == 2 and abs(sum(each) / 2 - scalars["eval/interpolation_accuracy"][-1][1]) < 1e-6
 
 
 def test_unknown_family_is_refused(tmp_path):
@@ -32,6 +34,10 @@ def test_held_out_members_follow_split_seed_not_train_seed(tmp_path):
     first = held_out("train.seed=0")
     assert first and held_out("train.seed=1") == first
     assert any(held_out(f"split_seed={seed}") != first for seed in range(1, 6))
+    spread = held_out("held_out=3", "stratify=[depth]")   # the MLP family: depths 1, 2, 3
+    assert sorted(name.split("depth=")[1][0] for name in spread) == ["1", "2", "3"]
+    with pytest.raises(ConfigError, match="stratify names \\['heads'\\]"):
+        held_out("stratify=[heads]")
 
 
 def test_label_smoothing_enters_the_loss_and_is_validated(tmp_path):
