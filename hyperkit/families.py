@@ -149,7 +149,7 @@ class Family:
             strata: dict[tuple, list[int]] = {}
             for i, m in enumerate(members):
                 strata.setdefault(tuple(dict(m.choices)[k] for k in stratify), []).append(i)
-            groups = [list(rng.permutation(strata[key])) for key in sorted(strata)]
+            groups = [list(rng.permutation(indices)) for indices in strata.values()]  # in members() order
             groups = [groups[int(i)] for i in rng.permutation(len(groups))]
             # Round robin over the strata: the first of every stratum, then the second, ...
             order = [g[r] for r in range(max(map(len, groups))) for g in groups if r < len(g)]
