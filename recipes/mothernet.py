@@ -49,6 +49,7 @@ class PriorConfig:
     categorical_probability: float = 0.2
     categorical_fraction: float = 0.3
     train_fraction: tuple[float, float] = (0.5, 0.9)
+    slot_fraction: float = 0.0
     min_rows: int = 64
     max_rows: int = 512
 
@@ -90,14 +91,13 @@ class MotherNetConfig:
 
 
 def table_loss(model: nn.Module, batch: TaskBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy of each table's generated child on its test rows (absent classes masked), and
-    the number of correct test predictions."""
+    """Cross-entropy of each table's generated child on its test rows (the slots no class of the
+    table occupies masked), and the number of correct test predictions."""
     x = torch.from_numpy(batch.x).to(device)
     y = torch.from_numpy(batch.y).to(device)
-    num_classes = torch.from_numpy(batch.num_classes).to(device)
+    absent = ~torch.from_numpy(batch.slots).to(device)
     x = prepare_tables(x, torch.from_numpy(batch.num_features).to(device), batch.split)
     logits = model(x[:, : batch.split], y[:, : batch.split], x[:, batch.split:])
-    absent = torch.arange(logits.shape[-1], device=device) >= num_classes[:, None]
     logits = logits.float().masked_fill(absent[:, None, :], float("-inf"))
     test = y[:, batch.split:]
     loss = F.cross_entropy(logits.flatten(0, 1), test.flatten())

@@ -50,13 +50,16 @@ class TaskBatch:
 
     Args:
         x: features; columns ``>= num_features[b]`` are zero.
-        y: class ids in ``0 .. num_classes[b] - 1``.
+        y: each row's output slot: its class id ``0 .. num_classes[b] - 1``, or, in a table whose
+            classes were given random slots (``Prior.slot_fraction``), one of ``slots[b]``.
         num_features: real feature count of each table.
         num_classes: class count of each table.
         split: rows ``[:split]`` are the training rows, the rest the test rows.
+        slots: the output slots each table's classes occupy (the others are masked in the loss).
 
     Shapes:
-        x ``(B, N, F)`` float32, y ``(B, N)`` int64, num_features and num_classes ``(B,)`` int64.
+        x ``(B, N, F)`` float32, y ``(B, N)`` int64, num_features and num_classes ``(B,)`` int64,
+        slots ``(B, max_classes)`` bool.
     """
 
     x: np.ndarray
@@ -64,6 +67,7 @@ class TaskBatch:
     num_features: np.ndarray
     num_classes: np.ndarray
     split: int
+    slots: np.ndarray
 
 
 def to_classes(latent: np.ndarray, num_classes: int, rng: np.random.Generator) -> np.ndarray:
@@ -187,6 +191,11 @@ class Prior:
         categorical_probability: chance that a task has categorical columns at all.
         categorical_fraction: share of columns made categorical in such a task.
         train_fraction: range of the share of rows that are training rows.
+        slot_fraction: share of tables whose ``C`` classes take ``C`` random output slots of the
+            ``max_classes`` instead of the first ``C``. The classifier puts ``C`` classes in slots
+            ``0 .. C - 1``, so slot ``c`` is otherwise trained only by the tables with more than
+            ``c`` classes (slot 9: one table in 18 of the default prior); random slots train the
+            high slots that ten-class tables need (a fine-tuning option: 0 trains as before).
     """
 
     max_features: int = 100
@@ -197,15 +206,17 @@ class Prior:
     categorical_probability: float = 0.2
     categorical_fraction: float = 0.3
     train_fraction: tuple[float, float] = (0.5, 0.9)
+    slot_fraction: float = 0.0
 
     def __post_init__(self):
         unknown = set(self.weights) - {"mlp", "gp", "boolean"}
         if unknown or not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
             raise ValueError(f"prior weights must be non-negative numbers for 'mlp', 'gp', 'boolean' with a "
                              f"positive sum; got {self.weights}")
-        if not 0 <= self.argmax_fraction <= 1 or not 0 <= self.binary_fraction <= 1:
-            raise ValueError(f"binary_fraction and argmax_fraction must lie in [0, 1], got "
-                             f"{self.binary_fraction}, {self.argmax_fraction}")
+        shares = {"binary_fraction": self.binary_fraction, "argmax_fraction": self.argmax_fraction,
+                  "slot_fraction": self.slot_fraction}
+        if not all(0 <= share <= 1 for share in shares.values()):
+            raise ValueError(f"binary_fraction, argmax_fraction and slot_fraction must lie in [0, 1], got {shares}")
         if self.max_classes < 2 or self.max_features < 1:
             raise ValueError(f"need max_classes >= 2 and max_features >= 1, got {self.max_classes}, {self.max_features}")
 
@@ -241,9 +252,14 @@ class Prior:
         y = np.zeros((batch_size, num_rows), dtype=np.int64)
         num_features = np.zeros(batch_size, dtype=np.int64)
         num_classes = np.zeros(batch_size, dtype=np.int64)
+        slots = np.zeros((batch_size, self.max_classes), dtype=bool)
         for b in range(batch_size):
             features, labels, classes = self._task(num_rows, rng)
+            slot = np.arange(classes)
+            if self.slot_fraction and rng.random() < self.slot_fraction:
+                slot = rng.choice(self.max_classes, size=classes, replace=False)
             x[b, :, : features.shape[1]] = features
-            y[b], num_features[b], num_classes[b] = labels, features.shape[1], classes
+            y[b], num_features[b], num_classes[b] = slot[labels], features.shape[1], classes
+            slots[b, slot] = True
         split = int(num_rows * rng.uniform(*self.train_fraction))
-        return TaskBatch(x, y, num_features, num_classes, min(max(split, 2), num_rows - 1))
+        return TaskBatch(x, y, num_features, num_classes, min(max(split, 2), num_rows - 1), slots)

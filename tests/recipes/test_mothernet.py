@@ -11,7 +11,8 @@ from sklearn.datasets import load_iris
 
 from hyperkit.cli import main
 from hyperkit.engine import load_checkpoint, read_scalars
-from hyperkit.tabular import MotherNetClassifier, load_pretrained
+from hyperkit.tabular import MotherNet, MotherNetClassifier, Prior, load_pretrained
+from recipes.mothernet import table_loss
 
 
 def test_debug_run_trains_resumes_and_exports(tmp_path, capsys):
@@ -64,3 +65,13 @@ def test_init_refuses_a_missing_file_or_other_sizes(tmp_path, capsys):
                  "model.child_hidden=24"]) != 0
     err = capsys.readouterr().err
     assert "child_hidden: file" in err and not (tmp_path / "c" / "checkpoints").exists()
+
+
+def test_table_loss_masks_the_slots_no_class_of_a_table_occupies():
+    torch.manual_seed(0)
+    model = MotherNet(max_features=6, max_classes=5, embedding_size=16, num_layers=1, num_heads=2,
+                      feedforward_size=16, decoder_width=16, child_hidden=8, child_rank=2)
+    batch = Prior(max_features=6, max_classes=5, slot_fraction=1.0).sample(8, 40, np.random.default_rng(0))
+    assert (batch.y.max(1) >= batch.num_classes).any()  # some classes sit beyond slot num_classes - 1
+    loss, correct = table_loss(model.logits, batch, torch.device("cpu"))
+    assert torch.isfinite(loss) and 0 <= int(correct) <= batch.y[:, batch.split:].size

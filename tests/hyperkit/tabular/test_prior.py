@@ -18,6 +18,7 @@ def test_batches_respect_the_declared_ranges():
         assert 1 <= d <= 30 and 2 <= c <= 7
         assert np.all(batch.x[b, :, d:] == 0) and np.isfinite(batch.x[b]).all()
         assert batch.y[b].min() >= 0 and batch.y[b].max() < c
+        assert batch.slots[b].tolist() == [True] * c + [False] * (7 - c)  # the first c output slots
     assert len(set(batch.num_classes.tolist())) > 3  # many-class tables are common, not just binary
 
 
@@ -88,6 +89,17 @@ def test_each_family_gives_features_that_predict_the_label(family):
         distance = ((x[300:, None, :] - x[None, :300, :]) ** 2).sum(-1)
         accuracies.append((label[:300][distance.argmin(1)] == label[300:]).mean())
     assert np.mean(accuracies) > 0.65  # chance is 0.5; wide random MLPs gave 0.56
+
+
+def test_slot_fraction_puts_classes_in_random_output_slots():
+    prior = Prior(max_features=5, max_classes=10, slot_fraction=1.0)
+    batch = prior.sample(64, 200, np.random.default_rng(0))
+    for b in range(64):
+        assert batch.slots[b].sum() == batch.num_classes[b]
+        assert set(np.unique(batch.y[b]).tolist()) <= set(np.flatnonzero(batch.slots[b]).tolist())
+    assert batch.slots[:, -1].mean() > 0.2  # the last slot: one table in 18 with the first-C slots
+    with pytest.raises(ValueError, match="slot_fraction"):
+        Prior(slot_fraction=-0.1)
 
 
 def test_boolean_features_are_binary_and_categorical_columns_integer():
