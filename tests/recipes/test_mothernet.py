@@ -12,7 +12,7 @@ from sklearn.datasets import load_iris
 from hyperkit.cli import main
 from hyperkit.engine import load_checkpoint, read_scalars
 from hyperkit.tabular import MotherNet, MotherNetClassifier, Prior, load_pretrained
-from recipes.mothernet import table_loss
+from hyperkit.recipes.mothernet import table_loss
 
 
 def test_debug_run_trains_resumes_and_exports(tmp_path, capsys):
