@@ -44,9 +44,7 @@ def test_bad_declarations_are_refused():
 
 
 def test_stratified_split_spreads_held_out_members_over_the_named_choices():
-    family = Family("cnn_digits", {"depth": [1, 2], "channels": list(range(8, 33)), "kernel_size": [3, 5]},
-                    lambda c: {"channels": [c["channels"] * 2 ** i for i in range(c["depth"])],
-                               "kernel_size": c["kernel_size"]})
+    family = FAMILIES.get("cnn_digits_family")()  # 100 members: 2 depths x 25 widths x 2 kernels
     for seed in range(5):
         split = family.split(num_held_out=6, seed=seed, stratify=["depth", "kernel_size"])
         cells = [(dict(m.choices)["depth"], dict(m.choices)["kernel_size"]) for m in split.interpolation]
