@@ -7,7 +7,11 @@ most 1000 training rows (and at most 2000 test rows). Reported per model: ROC AU
 macro for multiclass), accuracy, fit time and predict time (``predict_proba`` on the test rows),
 medians of times and means of scores.
 
-    python benchmarks/tabular.py [--model PATH] [--estimators 1 8] [--splits 5] [--digits-classes 2 3 5 10]
+    python benchmarks/tabular.py [--model PATH] [--estimators 1 4] [--fine-tune 0 30] [--splits 5]
+                                 [--digits-classes 2 3 5 10]
+
+MotherNet runs once per ensemble size and number of fine-tuning steps (``n_estimators``,
+``fine_tune``).
 
 ``--digits-classes`` measures, instead, MotherNet and logistic regression on digits cut to its
 first ``k`` classes: whether a gap on digits comes from its ten classes.
@@ -55,9 +59,12 @@ def tables() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def models(estimators: list[int], model_path: str | None) -> dict:
-    out = {f"MotherNet (n_estimators={k})": (lambda k=k: MotherNetClassifier(model=model_path, n_estimators=k))
-           for k in estimators}
+def models(estimators: list[int], model_path: str | None, fine_tune: tuple[int, ...] = (0,)) -> dict:
+    out = {}
+    for steps in fine_tune:
+        for k in estimators:
+            name = f"MotherNet (n_estimators={k}" + (f", fine_tune={steps})" if steps else ")")
+            out[name] = lambda k=k, steps=steps: MotherNetClassifier(model=model_path, n_estimators=k, fine_tune=steps)
     out.update({
         "LogisticRegression": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
         "HistGradientBoosting": lambda: HistGradientBoostingClassifier(random_state=0),
@@ -92,9 +99,10 @@ def evaluate(make, X, y, splits: int) -> dict[str, float]:
             "fit": statistics.median(scores["fit"]), "predict": statistics.median(scores["predict"])}
 
 
-def digits_classes(ks: list[int], estimators: list[int], model_path: str | None, splits: int) -> None:
+def digits_classes(ks: list[int], estimators: list[int], model_path: str | None, fine_tune: list[int],
+                   splits: int) -> None:
     X, y = load_digits(return_X_y=True)
-    chosen = {name: make for name, make in models(estimators, model_path).items()
+    chosen = {name: make for name, make in models(estimators, model_path, fine_tune).items()
               if name.startswith("MotherNet") or name == "LogisticRegression"}
     print("| digits classes | rows | " + " | ".join(chosen) + " |\n|---|---|" + "---|" * len(chosen))
     for k in ks:
@@ -107,7 +115,9 @@ def digits_classes(ks: list[int], estimators: list[int], model_path: str | None,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
-    parser.add_argument("--estimators", type=int, nargs="*", default=[1, 4, 8])
+    parser.add_argument("--estimators", type=int, nargs="*", default=[1, 4])
+    parser.add_argument("--fine-tune", type=int, nargs="*", default=[0, 30], metavar="STEPS",
+                        help="MotherNet's fine-tuning steps after generation (0: one forward pass)")
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--digits-classes", type=int, nargs="*", default=None, metavar="K")
     args = parser.parse_args()
@@ -115,15 +125,16 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.splits} stratified splits, "
           "at most 1000 training rows\n")
     if args.digits_classes:
-        digits_classes(args.digits_classes, args.estimators, args.model, args.splits)
+        digits_classes(args.digits_classes, args.estimators, args.model, args.fine_tune, args.splits)
         return
     data = tables()
-    results = {name: {} for name in models(args.estimators, args.model)}
+    candidates = models(args.estimators, args.model, args.fine_tune)
+    results = {name: {} for name in candidates}
     print("| table | rows × features, classes | " + " | ".join(results) + " |")
     print("|---|---|" + "---|" * len(results))
     for table, (X, y) in data.items():
         cells = []
-        for name, make in models(args.estimators, args.model).items():
+        for name, make in candidates.items():
             results[name][table] = r = evaluate(make, X, y, args.splits)
             cells.append(f"{r['auc']:.3f} / {r['accuracy']:.3f}")
         print(f"| {table} | {len(y)} × {X.shape[1]}, {len(np.unique(y))} | " + " | ".join(cells) + " |", flush=True)

@@ -147,7 +147,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     test_names, x_test, _ = _read_table(args.test, args.target if args.target in _header(args.test) else None)
     if test_names != train_names:
         raise ValueError(f"{args.test} has feature columns {test_names}, but {args.train} has {train_names}")
-    clf = MotherNetClassifier(model=args.model, n_estimators=args.estimators).fit(x_train, y_train)
+    clf = MotherNetClassifier(model=args.model, n_estimators=args.estimators,
+                              fine_tune=args.fine_tune).fit(x_train, y_train)
     proba = clf.predict_proba(x_test)
     out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
     writer = csv.writer(out)
@@ -193,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output CSV (default: standard output)")
     p.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
     p.add_argument("--estimators", type=int, default=1, help="ensemble size (feature/label permutations)")
+    p.add_argument("--fine-tune", type=int, default=0, metavar="STEPS",
+                   help="gradient steps that refine the generated child on the training rows (default 0)")
     p.set_defaults(fn=cmd_predict)
     p = sub.add_parser("export", help=cmd_export.__doc__)
     p.add_argument("run", help="run folder (holds config.yaml and checkpoints/)")

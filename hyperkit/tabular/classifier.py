@@ -1,7 +1,8 @@
 """``MotherNetClassifier``: scikit-learn's interface to MotherNet.
 
 ``fit`` is one forward pass of the hypernetwork over the training rows; it produces ``child_``, a
-small plain MLP, and ``predict`` / ``predict_proba`` use only that child. The preprocessing
+small plain MLP, and ``predict`` / ``predict_proba`` use only that child. With ``fine_tune=k``,
+``k`` steps of gradient descent on the training rows then refine the generated child. The preprocessing
 (imputation of missing values by the training mean, standardisation with training statistics,
 optionally a quantile transform, PCA when there are more features than the model reads) is
 fitted on the training rows and applied identically at predict time.
@@ -126,21 +127,28 @@ def _predict(arrays: dict, X: np.ndarray) -> np.ndarray:
     x = _preprocess(arrays, X)
     proba = 0.0
     for m in range(arrays["num_members"]):
-        a0, c0, b0, a1, c1, b1, w2, b2 = (arrays[f"{name}_{m}"] for name in LAYERS)
-        # In place where possible: at a few hundred rows, allocations cost as much as the products.
-        h = (x @ a0) @ c0
-        h += b0
-        np.maximum(h, 0, out=h)
-        h = (h @ a1) @ c1
-        h += b1
-        np.maximum(h, 0, out=h)
-        logits = h @ w2
-        logits += b2
-        logits -= logits.max(1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(1, keepdims=True)
-        proba = proba + logits
+        proba = proba + _child_proba(x, *(arrays[f"{name}_{m}"] for name in LAYERS))
     return proba / arrays["num_members"]
+
+
+def _child_proba(x, a0, c0, b0, a1, c1, b1, w2, b2) -> np.ndarray:
+    # The products are thin (rank r ≪ hidden) and their (n, hidden) outputs are what costs: each
+    # pass over them is a trip through memory. So the bias rides in the product (a column of ones
+    # beside the rank-r activations, the bias as an extra row of c), and the rest is in place:
+    # 2000 rows, 8 features, one thread: 1.38 ms with separate bias additions, 1.12 ms so.
+    h = x
+    for a, c, b in ((a0, c0, b0), (a1, c1, b1)):
+        low = np.empty((len(h), len(c) + 1))
+        low[:, -1] = 1
+        np.matmul(h, a, out=low[:, :-1])
+        h = low @ np.vstack([c, b])
+        np.maximum(h, 0, out=h)
+    logits = h @ w2
+    logits += b2
+    logits -= logits.max(1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(1, keepdims=True)
+    return logits
 
 
 def _preprocess(arrays: dict, x: np.ndarray) -> np.ndarray:
@@ -151,6 +159,38 @@ def _preprocess(arrays: dict, x: np.ndarray) -> np.ndarray:
     if "pca_components" in arrays:
         x = (x - arrays["pca_mean"]) @ arrays["pca_components"].T
     return np.clip((x - arrays["mean"]) / arrays["std"], -10, 10)
+
+
+def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: float,
+              momentum: float = 0.9) -> list:
+    """Refine generated children by full-batch gradient descent with momentum on their
+    cross-entropy, all members at once; a member whose weights stop being finite keeps its
+    generated ones.
+
+    Shapes:
+        members: list of :data:`LAYERS` tuples (``a0 (d, r)``, ``c0 (r, h)``, ``b0 (h,)``, …,
+        ``w2 (h, C)``, ``b2 (C,)``); x ``(n, d)`` preprocessed features; codes ``(n,)`` class ids
+        ``< C`` → members of the same shapes.
+    """
+    stacked = [torch.tensor(np.stack(arrays), dtype=torch.float32).requires_grad_() for arrays in zip(*members)]
+    inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(codes, dtype=torch.long)
+    velocity = [torch.zeros_like(t) for t in stacked]
+    with torch.enable_grad():
+        for _ in range(steps):
+            a0, c0, b0, a1, c1, b1, w2, b2 = stacked
+            h = torch.relu(inputs @ a0 @ c0 + b0[:, None])
+            h = torch.relu(h @ a1 @ c1 + b1[:, None])
+            logits = h @ w2 + b2[:, None]  # (members, n, C)
+            # Summed over members: each member's gradient is that of its own mean cross-entropy.
+            loss = nn.functional.cross_entropy(logits.transpose(1, 2), targets.expand(len(members), -1),
+                                               reduction="none").mean(1).sum()
+            grads = torch.autograd.grad(loss, stacked)
+            with torch.no_grad():  # torch.optim.SGD's update, without its first-use cost (~1 s)
+                for weight, v, grad in zip(stacked, velocity, grads):
+                    v.mul_(momentum).add_(grad)
+                    weight.sub_(lr * v)
+    tuned = [tuple(t[m].detach().double().numpy() for t in stacked) for m in range(len(members))]
+    return [new if all(np.isfinite(a).all() for a in new) else old for new, old in zip(tuned, members)]
 
 
 class _Ensemble(nn.Module):
@@ -177,6 +217,11 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         max_context_rows: at most this many training rows go through the transformer (a stratified
             random subset beyond that: attention cost grows with the square of the rows).
         device: ``cpu`` or ``cuda`` for the forward pass.
+        fine_tune: steps of full-batch gradient descent (with momentum) on the context rows that
+            refine every generated child; 0 keeps ``fit`` one forward pass. Plain gradient steps,
+            not Adam's: their size follows the gradient, so a child that already fits its table
+            moves little, and one that fits it poorly moves much.
+        fine_tune_lr: the learning rate of those steps.
         random_state: seed of the permutations and row subsets.
 
     Limits: at most ``model.max_classes`` classes (10 for the shipped model; more is an error).
@@ -192,11 +237,14 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, model: MotherNet | str | Path | None = None, n_estimators: int = 1, quantile: bool = False,
-                 max_context_rows: int = 2048, device: str = "cpu", random_state: int | None = 0):
+                 max_context_rows: int = 2048, fine_tune: int = 0, fine_tune_lr: float = 0.03, device: str = "cpu",
+                 random_state: int | None = 0):
         self.model = model
         self.n_estimators = n_estimators
         self.quantile = quantile
         self.max_context_rows = max_context_rows
+        self.fine_tune = fine_tune
+        self.fine_tune_lr = fine_tune_lr
         self.device = device
         self.random_state = random_state
 
@@ -218,6 +266,10 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         """Generate the child from the training rows ``X (n, d)`` and labels ``y (n,)``."""
         if not isinstance(self.n_estimators, numbers.Integral) or self.n_estimators < 1:
             raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
+        if not isinstance(self.fine_tune, numbers.Integral) or self.fine_tune < 0:
+            raise ValueError(f"fine_tune must be a number of steps >= 0, got {self.fine_tune!r}")
+        if not self.fine_tune_lr > 0:
+            raise ValueError(f"fine_tune_lr must be positive, got {self.fine_tune_lr!r}")
         X, y = self._validate(X, y, reset=True)
         check_classification_targets(y)
         model = self._model()
@@ -230,6 +282,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         x = _preprocess(arrays, X)
         rows = self._context_rows(codes, rng)
         members = self._members(model, x[rows], codes[rows], rng)
+        if self.fine_tune:
+            members = _fine_tune(members, x[rows], codes[rows], self.fine_tune, self.fine_tune_lr)
         for m, member in enumerate(members):
             arrays.update({f"{name}_{m}": value for name, value in zip(LAYERS, member)})
         arrays["num_members"] = len(members)

@@ -11,7 +11,7 @@ import torch
 from sklearn.datasets import load_wine
 
 from hyperkit.tabular import classifier
-from hyperkit.tabular.classifier import MotherNetClassifier, _predict, predict_numpy
+from hyperkit.tabular.classifier import LAYERS, MotherNetClassifier, _child_proba, _predict, predict_numpy
 from hyperkit.tabular.model import MotherNet, prepare_tables
 
 
@@ -61,6 +61,37 @@ def test_members_generated_together_equal_members_generated_one_at_a_time(model,
     monkeypatch.setattr(classifier, "_PASS_ROWS", 1)
     alone = MotherNetClassifier(model=model, n_estimators=5).fit(X[:100], y[:100]).predict_proba(X[100:])
     assert np.allclose(together, alone, atol=1e-6)
+
+
+def _member_losses(clf: MotherNetClassifier, X: np.ndarray, y: np.ndarray) -> list[float]:
+    x, codes = clf.preprocess(X), np.searchsorted(clf.classes_, y)
+    losses = []
+    for m in range(clf.arrays_["num_members"]):
+        proba = _child_proba(x, *(clf.arrays_[f"{name}_{m}"] for name in LAYERS))
+        losses.append(-np.log(proba[np.arange(len(y)), codes]).mean())
+    return losses
+
+
+def test_fine_tuning_lowers_every_members_training_loss_and_is_repeatable(model, wine):
+    X, y = wine
+    generated = MotherNetClassifier(model=model, n_estimators=3).fit(X[:100], y[:100])
+    tuned = MotherNetClassifier(model=model, n_estimators=3, fine_tune=40).fit(X[:100], y[:100])
+    before, after = _member_losses(generated, X[:100], y[:100]), _member_losses(tuned, X[:100], y[:100])
+    assert all(a < b - 0.02 for a, b in zip(after, before)), (before, after)
+    for name in LAYERS:  # same shapes, every member moved
+        assert all(tuned.arrays_[f"{name}_{m}"].shape == generated.arrays_[f"{name}_{m}"].shape for m in range(3))
+    assert all(not np.allclose(tuned.arrays_[f"a0_{m}"], generated.arrays_[f"a0_{m}"]) for m in range(3))
+    child = tuned.child_(torch.tensor(tuned.preprocess(X[100:]), dtype=torch.float32)).exp().detach().numpy()
+    assert np.allclose(child, tuned.predict_proba(X[100:]), atol=1e-5)
+    again = MotherNetClassifier(model=model, n_estimators=3, fine_tune=40).fit(X[:100], y[:100])
+    assert np.array_equal(again.predict_proba(X), tuned.predict_proba(X))
+
+
+def test_a_member_that_fine_tuning_blows_up_keeps_its_generated_weights(model, wine):
+    X, y = wine
+    generated = MotherNetClassifier(model=model, n_estimators=2).fit(X[:100], y[:100])
+    blown = MotherNetClassifier(model=model, n_estimators=2, fine_tune=30, fine_tune_lr=1e8).fit(X[:100], y[:100])
+    assert np.array_equal(blown.predict_proba(X), generated.predict_proba(X))
 
 
 def test_pickle_and_numpy_export_predict_identically(model, wine):
@@ -119,6 +150,11 @@ def test_bad_input_is_refused_with_advice(model):
     for bad in (0, 2.5):
         with pytest.raises(ValueError, match="n_estimators must be a positive integer"):
             MotherNetClassifier(model=model, n_estimators=bad).fit(X, np.arange(40) % 2)
+    for bad in (-1, 2.5):
+        with pytest.raises(ValueError, match="fine_tune must be a number of steps"):
+            MotherNetClassifier(model=model, fine_tune=bad).fit(X, np.arange(40) % 2)
+    with pytest.raises(ValueError, match="fine_tune_lr must be positive"):
+        MotherNetClassifier(model=model, fine_tune=5, fine_tune_lr=0).fit(X, np.arange(40) % 2)
     clf = MotherNetClassifier(model=model).fit(X, np.arange(40) % 2)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :3])
@@ -146,6 +182,12 @@ def test_predict_command_reads_csvs_and_writes_predictions(model, wine, tmp_path
     assert out[0] == "kind,probability_barbera,probability_barolo,probability_grignolino" and len(out) == 11
     expected = MotherNetClassifier(model=model).fit(X[:100], y[:100])
     assert [line.split(",")[0] for line in out[1:]] == list(expected.predict(test))
+    assert main(["predict", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
+                 "--target", "kind", "--model", str(weights), "--fine-tune", "40", "--out", str(tmp_path / "out.csv")]) == 0
+    tuned = MotherNetClassifier(model=model, fine_tune=40).fit(X[:100], y[:100]).predict_proba(test)
+    out = (tmp_path / "out.csv").read_text().splitlines()
+    assert np.allclose([[float(p) for p in line.split(",")[1:]] for line in out[1:]], tuned, atol=1e-6)
+    assert not np.allclose(tuned, expected.predict_proba(test), atol=1e-3)
     (tmp_path / "bad.csv").write_text(header + "\n" + ",".join(["x"] * 13 + ["barolo"]) + "\n")
     assert main(["predict", "--train", str(tmp_path / "bad.csv"), "--test", str(tmp_path / "test.csv"),
                  "--target", "kind", "--model", str(weights)]) == 2
@@ -155,8 +197,8 @@ def test_predict_command_reads_csvs_and_writes_predictions(model, wine, tmp_path
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 
-@parametrize_with_checks([MotherNetClassifier()])
+@parametrize_with_checks([MotherNetClassifier(), MotherNetClassifier(n_estimators=2, fine_tune=10)])
 def test_scikit_learn_estimator_checks(estimator, check):
     """scikit-learn's own conformance checks, on the shipped pretrained model (its accuracy
-    checks need a model that has learned to classify)."""
+    checks need a model that has learned to classify), as generated and fine-tuned."""
     check(estimator)
