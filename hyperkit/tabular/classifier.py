@@ -125,10 +125,12 @@ _PASS_ROWS = 1024
 
 def _predict(arrays: dict, X: np.ndarray) -> np.ndarray:
     x = _preprocess(arrays, X)
-    proba = 0.0
-    for m in range(arrays["num_members"]):
-        proba = proba + _child_proba(x, *(arrays[f"{name}_{m}"] for name in LAYERS))
-    return proba / arrays["num_members"]
+    proba = _child_proba(x, *(arrays[f"{name}_0"] for name in LAYERS))
+    for m in range(1, arrays["num_members"]):
+        proba += _child_proba(x, *(arrays[f"{name}_{m}"] for name in LAYERS))
+    if arrays["num_members"] > 1:
+        proba /= arrays["num_members"]
+    return proba
 
 
 def _child_proba(x, a0, c0, b0, a1, c1, b1, w2, b2) -> np.ndarray:
@@ -153,12 +155,16 @@ def _child_proba(x, a0, c0, b0, a1, c1, b1, w2, b2) -> np.ndarray:
 
 def _preprocess(arrays: dict, x: np.ndarray) -> np.ndarray:
     """Impute, (quantile-transform), standardise and clip like the training tables."""
-    x = np.where(np.isnan(x), arrays["impute"], x)
+    missing = np.isnan(x)
+    if missing.any():
+        x = np.where(missing, arrays["impute"], x)
     if "quantile" in arrays:
         x = arrays["quantile"].transform(x)
     if "pca_components" in arrays:
         x = (x - arrays["pca_mean"]) @ arrays["pca_components"].T
-    return np.clip((x - arrays["mean"]) / arrays["std"], -10, 10)
+    x = x - arrays["mean"]  # a new array: the caller's is left alone
+    x /= arrays["std"]
+    return np.clip(x, -10, 10, out=x)
 
 
 def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: float,
