@@ -102,6 +102,24 @@ def test_pickle_and_numpy_export_predict_identically(model, wine):
     assert np.allclose(predict_numpy(clf.export(), X), clf.predict_proba(X))
 
 
+def test_plain_float_rows_skip_scikit_learns_checks_and_anything_else_takes_them(model, wine):
+    X, y = wine
+    clf = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    rows = X[100:].copy()
+    rows[0, 3] = np.nan  # missing: allowed on the fast path too
+    assert clf._rows(rows) is rows
+    assert np.array_equal(clf.predict_proba(rows), predict_numpy(clf.arrays_, clf._validate(rows)))
+    assert np.array_equal(clf.predict_proba(rows.astype(np.float32).tolist()),
+                          predict_numpy(clf.arrays_, rows.astype(np.float32).astype(np.float64)))
+    rows[1, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        clf.predict(rows)
+    with pytest.raises(ValueError, match="has 5 features, but MotherNetClassifier is expecting 13"):
+        clf.predict(X[100:, :5])
+    with pytest.raises(ValueError, match="0 sample"):
+        clf.predict(X[:0])
+
+
 def test_prediction_runs_blas_on_one_thread_and_restores_it(model, wine, monkeypatch):
     from threadpoolctl import threadpool_info
 
