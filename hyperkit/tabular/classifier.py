@@ -1,11 +1,11 @@
 """``MotherNetClassifier``: scikit-learn's interface to MotherNet.
 
 ``fit`` is one forward pass of the hypernetwork over the training rows; it produces ``child_``, a
-small plain MLP, and ``predict`` / ``predict_proba`` use only that child. With ``fine_tune=k``,
-``k`` steps of gradient descent on the training rows then refine the generated child. The preprocessing
-(imputation of missing values by the training mean, standardisation with training statistics,
-optionally a quantile transform, PCA when there are more features than the model reads) is
-fitted on the training rows and applied identically at predict time.
+small plain MLP, and ``predict`` / ``predict_proba`` use only that child (with ``fine_tune=k``,
+``k`` steps of gradient descent on the training rows then refine the generated child). The
+preprocessing (imputation of missing values by the training mean, standardisation with training
+statistics, optionally a quantile transform, PCA when there are more features than the model
+reads) is fitted on the training rows and applied identically at predict time.
 
 Example:
     >>> from sklearn.datasets import load_iris

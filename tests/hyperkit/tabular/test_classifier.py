@@ -11,7 +11,13 @@ import torch
 from sklearn.datasets import load_wine
 
 from hyperkit.tabular import classifier
-from hyperkit.tabular.classifier import LAYERS, MotherNetClassifier, _child_proba, _predict, predict_numpy
+from hyperkit.tabular.classifier import (
+    LAYERS,
+    MotherNetClassifier,
+    _child_proba,
+    _predict,
+    predict_numpy,
+)
 from hyperkit.tabular.model import MotherNet, prepare_tables
 
 
