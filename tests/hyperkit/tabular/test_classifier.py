@@ -207,7 +207,8 @@ def test_predict_command_reads_csvs_and_writes_predictions(model, wine, tmp_path
     expected = MotherNetClassifier(model=model).fit(X[:100], y[:100])
     assert [line.split(",")[0] for line in out[1:]] == list(expected.predict(test))
     assert main(["predict", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
-                 "--target", "kind", "--model", str(weights), "--fine-tune", "40", "--out", str(tmp_path / "out.csv")]) == 0
+                 "--target", "kind", "--model", str(weights), "--fine-tune", "40",
+                 "--out", str(tmp_path / "out.csv")]) == 0
     tuned = MotherNetClassifier(model=model, fine_tune=40).fit(X[:100], y[:100]).predict_proba(test)
     out = (tmp_path / "out.csv").read_text().splitlines()
     assert np.allclose([[float(p) for p in line.split(",")[1:]] for line in out[1:]], tuned, atol=1e-6)
