@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch.nn as nn
 
@@ -14,10 +14,16 @@ class Registry:
     Args:
         kind: what the builders make ("target", "dataset"), used in error messages.
         on_lookup: called before every lookup (lazy registration of the built-in entries).
+
+    ``Registry.instances`` lists every registry created, so that code which must clean up after
+    itself (a test that registers builders) can reach them all.
     """
+
+    instances: ClassVar[list[Registry]] = []
 
     def __init__(self, kind: str, on_lookup: Callable[[], None] | None = None):
         self.kind, self._on_lookup, self._entries = kind, on_lookup, {}
+        Registry.instances.append(self)
 
     def register(self, fn: Callable | None = None, *, name: str | None = None):
         """Decorator: ``@registry.register`` or ``@registry.register(name=...)``; duplicates raise."""
@@ -31,6 +37,13 @@ class Registry:
             return builder
 
         return decorator(fn) if fn is not None else decorator
+
+    def unregister(self, name: str) -> Callable:
+        """Remove ``name`` and return its builder (to register a changed one under the same name,
+        or to undo a registration); a KeyError lists the registered names."""
+        if name not in self._entries:
+            raise KeyError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(sorted(self._entries))}")
+        return self._entries.pop(name)
 
     def get(self, name: str) -> Callable:
         """The builder registered as ``name``; a KeyError lists the registered names."""

@@ -19,15 +19,12 @@ def forget_doc_registrations():
     """Take out of every registry what a page registered, so later tests (``hyperkit ls``) do
     not meet a recipe or target whose module was a page's code."""
     yield
-    from hyperkit.data.registry import DATASETS
-    from hyperkit.families import FAMILIES
-    from hyperkit.recipes import RECIPES
-    from hyperkit.registry import TARGETS
+    from hyperkit.registry import Registry
 
-    for registry in (DATASETS, FAMILIES, RECIPES, TARGETS):
-        for name, builder in list(registry._entries.items()):
-            if getattr(builder, "__module__", "").startswith("docs_"):
-                del registry._entries[name]
+    for registry in Registry.instances:
+        for name in registry.names():
+            if getattr(registry.get(name), "__module__", "").startswith("docs_"):
+                registry.unregister(name)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)])
