@@ -12,9 +12,9 @@ from sklearn.datasets import load_wine
 
 from hyperkit.tabular import classifier
 from hyperkit.tabular.classifier import (
-    LAYERS,
     MotherNetClassifier,
     _child_proba,
+    _member,
     _predict,
     predict_numpy,
 )
@@ -35,13 +35,15 @@ def wine():
     return X[order], np.array(["barolo", "grignolino", "barbera"])[y[order]]
 
 
-def test_the_folded_child_equals_the_hypernetwork_on_padded_standardised_tables(model, wine):
-    X, y = wine
+@pytest.mark.parametrize("d", [13, 4])  # the first layer factored; dense (cheaper with few features)
+def test_the_folded_child_equals_the_hypernetwork_on_padded_standardised_tables(model, wine, d):
+    X, y = wine[0][:, :d], wine[1]
     clf = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    assert ("c0_0" in clf.arrays_) == (d > 4 * 16 / (16 - 4)) and "c1_0" in clf.arrays_
     codes = np.unique(y[:100], return_inverse=True)[1]
     padded = torch.zeros(1, len(X), 20)
-    padded[0, :, :13] = torch.tensor(X, dtype=torch.float32)
-    x = prepare_tables(padded, torch.tensor([13]), 100)
+    padded[0, :, :d] = torch.tensor(X, dtype=torch.float32)
+    x = prepare_tables(padded, torch.tensor([d]), 100)
     with torch.no_grad():
         expected = model.logits(x[:, :100], torch.tensor(codes)[None], x[:, 100:])[0, :, :3].softmax(-1)
     assert np.allclose(clf.predict_proba(X[100:]), expected.numpy(), atol=1e-5)
@@ -73,7 +75,7 @@ def _member_losses(clf: MotherNetClassifier, X: np.ndarray, y: np.ndarray) -> li
     x, codes = clf.preprocess(X), np.searchsorted(clf.classes_, y)
     losses = []
     for m in range(clf.arrays_["num_members"]):
-        proba = _child_proba(x, *(clf.arrays_[f"{name}_{m}"] for name in LAYERS))
+        proba = _child_proba(x, *_member(clf.arrays_, m))
         losses.append(-np.log(proba[np.arange(len(y)), codes]).mean())
     return losses
 
@@ -84,9 +86,11 @@ def test_fine_tuning_lowers_every_members_training_loss_and_is_repeatable(model,
     tuned = MotherNetClassifier(model=model, n_estimators=3, fine_tune=40).fit(X[:100], y[:100])
     before, after = _member_losses(generated, X[:100], y[:100]), _member_losses(tuned, X[:100], y[:100])
     assert all(a < b - 0.02 for a, b in zip(after, before)), (before, after)
-    for name in LAYERS:  # same shapes, every member moved
-        assert all(tuned.arrays_[f"{name}_{m}"].shape == generated.arrays_[f"{name}_{m}"].shape for m in range(3))
-    assert all(not np.allclose(tuned.arrays_[f"a0_{m}"], generated.arrays_[f"a0_{m}"]) for m in range(3))
+    for m in range(3):  # the first layer refined dense, every layer moved
+        a0, c0, *rest = _member(generated.arrays_, m)
+        first, later = (a0 @ c0, None, *rest), _member(tuned.arrays_, m)
+        assert later[1] is None and all(np.shape(a) == np.shape(b) for a, b in zip(first, later))
+        assert not any(np.allclose(a, b) for a, b in zip(first, later) if a is not None)
     child = tuned.child_(torch.tensor(tuned.preprocess(X[100:]), dtype=torch.float32)).exp().detach().numpy()
     assert np.allclose(child, tuned.predict_proba(X[100:]), atol=1e-5)
     again = MotherNetClassifier(model=model, n_estimators=3, fine_tune=40).fit(X[:100], y[:100])
