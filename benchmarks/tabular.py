@@ -150,13 +150,35 @@ def main() -> None:
     print("\nROC AUC / accuracy per cell. Means over tables, with median fit and predict times:\n")
     print("| model | mean ROC AUC | mean accuracy | fit (ms) | predict (ms) | fit + predict (ms) | predict, warm (ms) |")
     print("|---|---|---|---|---|---|---|")
+    summary = {}
     for name, per_table in results.items():
         auc = statistics.mean(r["auc"] for r in per_table.values())
         acc = statistics.mean(r["accuracy"] for r in per_table.values())
         fit = 1000 * statistics.median(r["fit"] for r in per_table.values())
         predict = 1000 * statistics.median(r["predict"] for r in per_table.values())
         warm = 1000 * statistics.median(r["predict_warm"] for r in per_table.values())
+        summary[name] = (auc, fit + predict, predict)
         print(f"| {name} | {auc:.4f} | {acc:.4f} | {fit:.1f} | {predict:.2f} | {fit + predict:.1f} | {warm:.2f} |")
+    targets(summary)
+
+
+def targets(summary: dict[str, tuple[float, float, float]]) -> None:
+    """Each MotherNet row against the three targets; ``summary``: name → (mean ROC AUC, fit +
+    predict ms, predict ms)."""
+    baselines = {name: row for name, row in summary.items() if not name.startswith("MotherNet")}
+    best = max(baselines, key=lambda name: baselines[name][0])
+    boosting, logistic = baselines["HistGradientBoosting"], baselines["LogisticRegression"]
+    print(f"\nTargets: ROC AUC ≥ {best}'s {baselines[best][0]:.4f}; fit + predict < HistGradientBoosting's "
+          f"{boosting[1]:.1f} ms; predict ≤ 2 × LogisticRegression's {logistic[2]:.2f} ms.\n")
+    print("| model | ROC AUC − best baseline | fit + predict / gradient boosting | predict / logistic regression "
+          "| all three |")
+    print("|---|---|---|---|---|")
+    for name, (auc, total, predict) in summary.items():
+        if name in baselines:
+            continue
+        met = auc >= baselines[best][0] and total < boosting[1] and predict <= 2 * logistic[2]
+        print(f"| {name} | {auc - baselines[best][0]:+.4f} | {total / boosting[1]:.2f} | {predict / logistic[2]:.2f} "
+              f"| {'yes' if met else 'no'} |")
 
 
 if __name__ == "__main__":
