@@ -97,6 +97,21 @@ def test_fine_tuning_lowers_every_members_training_loss_and_is_repeatable(model,
     assert np.array_equal(again.predict_proba(X), tuned.predict_proba(X))
 
 
+def test_the_dense_first_layer_steps_at_the_rate_its_factors_moved(model, wine):
+    X, y = wine
+    clf = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    x, codes = clf.preprocess(X[:100]), np.searchsorted(clf.classes_, y[:100])
+    a0, c0, b0, a1, c1, b1, w2, b2 = _member(clf.arrays_, 0)
+    w0 = torch.tensor(a0 @ c0, dtype=torch.float32, requires_grad=True)
+    f32 = [torch.tensor(a, dtype=torch.float32) for a in (b0, a1, c1, b1, w2, b2)]
+    h = torch.relu(torch.tensor(x, dtype=torch.float32) @ w0 + f32[0])
+    h = torch.relu(h @ f32[1] @ f32[2] + f32[3])
+    torch.nn.functional.cross_entropy(h @ f32[4] + f32[5], torch.tensor(codes)).backward()
+    (w0_tuned, none, *_), = classifier._fine_tune([(a0, c0, b0, a1, c1, b1, w2, b2)], x, codes, steps=1, lr=0.01)
+    rate = 0.01 * ((a0 ** 2).sum() + (c0 ** 2).sum()) / len(c0)
+    assert none is None and np.allclose(w0_tuned, (w0 - rate * w0.grad).detach().numpy(), atol=1e-5)
+
+
 def test_a_member_that_fine_tuning_blows_up_keeps_its_generated_weights(model, wine):
     X, y = wine
     generated = MotherNetClassifier(model=model, n_estimators=2).fit(X[:100], y[:100])
