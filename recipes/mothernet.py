@@ -38,20 +38,18 @@ from hyperkit.tabular.prior import Prior, TaskBatch
 
 
 @dataclass
-class PriorConfig:
-    """Arguments of :class:`hyperkit.tabular.prior.Prior` plus the row counts of a step."""
+class PriorConfig(Prior):
+    """The prior a step samples from (:class:`hyperkit.tabular.prior.Prior`, whose arguments are
+    the keys of the config's ``prior:``), plus the tables' row counts: each step draws one count in
+    ``min_rows .. max_rows`` for all its tables."""
 
-    max_features: int = 100
-    max_classes: int = 10
-    weights: dict = field(default_factory=lambda: {"mlp": 0.7, "gp": 0.2, "boolean": 0.1})
-    binary_fraction: float = 0.3
-    argmax_fraction: float = 0.5
-    categorical_probability: float = 0.2
-    categorical_fraction: float = 0.3
-    train_fraction: tuple[float, float] = (0.5, 0.9)
-    slot_fraction: float = 0.0
     min_rows: int = 64
     max_rows: int = 512
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 4 <= self.min_rows <= self.max_rows:
+            raise ValueError(f"min_rows ({self.min_rows}) must be at least 4 and at most max_rows ({self.max_rows})")
 
 
 @dataclass
@@ -124,16 +122,12 @@ class MotherNetRecipe(Recipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
-        prior_args = {k: v for k, v in to_dict(cfg.prior).items() if k not in ("min_rows", "max_rows")}
+        self.prior = cfg.prior  # checked when the config was read
         try:
-            self.prior = Prior(**prior_args)
             model = MotherNet(max_features=cfg.prior.max_features, max_classes=cfg.prior.max_classes,
                               **to_dict(cfg.model))
         except ValueError as err:
             raise ConfigError(f"mothernet: {err}") from None
-        if not 4 <= cfg.prior.min_rows <= cfg.prior.max_rows:
-            raise ConfigError(f"prior.min_rows ({cfg.prior.min_rows}) must be at least 4 and at most "
-                              f"prior.max_rows ({cfg.prior.max_rows})")
         if cfg.init is not None:
             _load_init(model, cfg.init, {"max_features": cfg.prior.max_features,
                                          "max_classes": cfg.prior.max_classes, **to_dict(cfg.model)})
