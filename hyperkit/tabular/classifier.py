@@ -323,9 +323,10 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         arrays = self._fit_preprocessing(X, model.max_features)
         x = _preprocess(arrays, X)
         rows = self._context_rows(codes, rng)
-        members = self._members(model, x[rows], codes[rows], rng)
+        context, labels = x[rows], codes[rows]
+        members = self._members(model, context, labels, rng)
         if self.fine_tune:
-            members = _fine_tune(members, x[rows], codes[rows], self.fine_tune, self.fine_tune_lr)
+            members = _fine_tune(members, context, labels, self.fine_tune, self.fine_tune_lr)
         members = [_cheaper_dense(member) for member in members]
         for m, member in enumerate(members):
             arrays.update({f"{name}_{m}": value for name, value in zip(LAYERS, member) if value is not None})
