@@ -32,8 +32,9 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import read_scalars
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
-from hyperkit.tabular.classifier import save_pretrained
-from hyperkit.tabular.model import MotherNet, prepare_tables
+from hyperkit.tabular.classifier import build_model, save_pretrained
+from hyperkit.tabular.invariant import InvariantMotherNet
+from hyperkit.tabular.model import prepare_tables
 from hyperkit.tabular.prior import Prior, TaskBatch
 
 
@@ -54,8 +55,19 @@ class PriorConfig(Prior):
 
 @dataclass
 class ModelConfig:
-    """Arguments of :class:`hyperkit.tabular.model.MotherNet` (sizes come from the prior)."""
+    """The model: ``architecture`` picks the class, the other keys are its arguments.
 
+    ``mothernet``: the paper's :class:`hyperkit.tabular.model.MotherNet` (tables padded to
+    ``prior.max_features``, at most ``prior.max_classes`` classes); its keys are ``embedding_size``,
+    ``num_layers``, ``num_heads``, ``feedforward_size``, ``dropout``, ``pooling``,
+    ``decoder_width``, ``decoder_blocks``, ``head``, ``child_hidden``, ``child_rank``.
+    ``invariant``: :class:`hyperkit.tabular.invariant.InvariantMotherNet` (any width, any number
+    of classes); its keys are ``embedding_size``, ``num_heads``, ``num_blocks``, ``bins``,
+    ``hinges``, ``child_hidden``. A key the chosen architecture does not read must keep its
+    default.
+    """
+
+    architecture: Literal["mothernet", "invariant"] = "mothernet"
     embedding_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
@@ -67,6 +79,26 @@ class ModelConfig:
     head: Literal["flat", "lowrank"] = "flat"
     child_hidden: int = 128
     child_rank: int = 16
+    num_blocks: int = 3
+    bins: int = 16
+    hinges: int = 4
+
+    def arguments(self, prior: Prior) -> dict:
+        """The constructor arguments of the chosen architecture, ``architecture`` included (what
+        :func:`hyperkit.tabular.build_model` and saved model files take)."""
+        if self.architecture == "invariant":
+            keys = ("embedding_size", "num_heads", "num_blocks", "bins", "hinges", "child_hidden")
+            sizes = {}
+        else:
+            keys = ("embedding_size", "num_layers", "num_heads", "feedforward_size", "dropout", "pooling",
+                    "decoder_width", "decoder_blocks", "head", "child_hidden", "child_rank")
+            sizes = {"max_features": prior.max_features, "max_classes": prior.max_classes}
+        defaults, values = ModelConfig(), to_dict(self)
+        unread = [k for k in values if k not in keys and k != "architecture" and values[k] != getattr(defaults, k)]
+        if unread:
+            raise ConfigError(f"model: {', '.join(unread)} not read by architecture {self.architecture!r}; "
+                              f"its keys are {', '.join(keys)}")
+        return {"architecture": self.architecture, **sizes, **{k: values[k] for k in keys}}
 
 
 @dataclass
@@ -94,23 +126,39 @@ def table_loss(model: nn.Module, batch: TaskBatch, device: torch.device) -> tupl
     x = torch.from_numpy(batch.x).to(device)
     y = torch.from_numpy(batch.y).to(device)
     absent = ~torch.from_numpy(batch.slots).to(device)
-    x = prepare_tables(x, torch.from_numpy(batch.num_features).to(device), batch.split)
-    logits = model(x[:, : batch.split], y[:, : batch.split], x[:, batch.split:])
+    num_features = torch.from_numpy(batch.num_features).to(device)
+    invariant = isinstance(_unwrap(model), InvariantMotherNet)
+    # The paper's model reads a fixed padded width, rescaled so a table's energy does not depend
+    # on its feature count; the invariant one reads the real features only and needs no rescaling.
+    x = prepare_tables(x, num_features, batch.split, scale=not invariant)
+    if invariant:
+        classes = torch.from_numpy(batch.num_classes).to(device)
+        logits = model(x[:, : batch.split], y[:, : batch.split], x[:, batch.split:], num_features, classes)
+        absent = absent[:, : logits.shape[-1]]
+    else:
+        logits = model(x[:, : batch.split], y[:, : batch.split], x[:, batch.split:])
     logits = logits.float().masked_fill(absent[:, None, :], float("-inf"))
     test = y[:, batch.split:]
     loss = F.cross_entropy(logits.flatten(0, 1), test.flatten())
     return loss, (logits.argmax(-1) == test).sum()
 
 
-class _Classify(nn.Module):
-    """MotherNet as ``(x_train, y_train, x_test) → logits``: the module DDP wraps."""
+def _unwrap(module: nn.Module) -> nn.Module:
+    """The MotherNet inside a :class:`_Classify`, itself perhaps inside DDP."""
+    module = getattr(module, "module", module)
+    return getattr(module, "model", module)
 
-    def __init__(self, model: MotherNet):
+
+class _Classify(nn.Module):
+    """MotherNet as ``(x_train, y_train, x_test[, num_features, num_classes]) → logits``: the
+    module DDP wraps."""
+
+    def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x_train, y_train, x_test):
-        return self.model.logits(x_train, y_train, x_test)
+    def forward(self, x_train, y_train, x_test, *sizes):
+        return self.model.logits(x_train, y_train, x_test, *sizes)
 
 
 @register_recipe
@@ -123,14 +171,16 @@ class MotherNetRecipe(Recipe):
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
         self.prior = cfg.prior  # checked when the config was read
+        arguments = cfg.model.arguments(cfg.prior)
+        if cfg.prior.batch_width and cfg.model.architecture != "invariant":
+            raise ConfigError("prior.batch_width: the 'mothernet' architecture reads tables padded to "
+                              "prior.max_features; set prior.batch_width=false or model.architecture=invariant")
         try:
-            model = MotherNet(max_features=cfg.prior.max_features, max_classes=cfg.prior.max_classes,
-                              **to_dict(cfg.model))
+            model = build_model(arguments)
         except ValueError as err:
             raise ConfigError(f"mothernet: {err}") from None
         if cfg.init is not None:
-            _load_init(model, cfg.init, {"max_features": cfg.prior.max_features,
-                                         "max_classes": cfg.prior.max_classes, **to_dict(cfg.model)})
+            _load_init(model, cfg.init, arguments)
         prefetch = cfg.prefetch if cfg.prefetch is not None else device.type == "cuda"
         self.device, self._pool, self._pending = device, ThreadPoolExecutor(1) if prefetch else None, None
         return _Classify(model)
@@ -170,9 +220,13 @@ class MotherNetRecipe(Recipe):
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """Generated child weights for a few prior tables (histograms ``weights/<child parameter>``)."""
         batch = self.prior.sample(4, 128, np.random.default_rng([self.config.train.seed, 10**9 + 1]))
-        x = prepare_tables(torch.from_numpy(batch.x), torch.from_numpy(batch.num_features), batch.split)
+        model = _unwrap(module)
+        invariant = isinstance(model, InvariantMotherNet)
+        num_features = torch.from_numpy(batch.num_features)
+        x = prepare_tables(torch.from_numpy(batch.x), num_features, batch.split, scale=not invariant)
         x, y = x.to(self.device), torch.from_numpy(batch.y).to(self.device)
-        return {k: v.detach() for k, v in module.model(x[:, : batch.split], y[:, : batch.split]).items()}
+        sizes = (num_features.to(self.device), torch.from_numpy(batch.num_classes).to(self.device)) if invariant else ()
+        return {k: v.detach() for k, v in model(x[:, : batch.split], y[:, : batch.split], *sizes).items()}
 
     @staticmethod
     def export(run: str | Path, path: str | Path) -> Path:
@@ -185,9 +239,8 @@ class MotherNetRecipe(Recipe):
             raise FileNotFoundError(f"no checkpoint in {run / 'checkpoints'}; is {run} a mothernet run folder?")
         state = load_checkpoint(checkpoint)
         config = from_dict(MotherNetConfig, state["config"], source=str(checkpoint))
-        arguments = {"max_features": config.prior.max_features, "max_classes": config.prior.max_classes,
-                     **to_dict(config.model)}
-        model = MotherNet(**arguments)
+        arguments = config.model.arguments(config.prior)
+        model = build_model(arguments)
         if "ema" in state:  # trained with train.ema_decay: the averaged weights are the result
             weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
         else:
@@ -206,13 +259,13 @@ class MotherNetRecipe(Recipe):
         return path
 
 
-def _load_init(model: MotherNet, path: str, arguments: dict) -> None:
+def _load_init(model: nn.Module, path: str, arguments: dict) -> None:
     """Start ``model`` from the weights in ``path`` (config key ``init``)."""
     if not Path(path).is_file():
         raise ConfigError(f"init: no MotherNet file at {path}; give a file written by `hyperkit export` "
                           "or hyperkit.tabular.save_pretrained")
     state = torch.load(path, map_location="cpu", weights_only=True)
-    saved = state["arguments"]
+    saved = {"architecture": "mothernet", **state["arguments"]}  # files from before architectures were named
     differ = sorted(k for k in set(saved) | set(arguments) if saved.get(k) != arguments.get(k))
     if differ:
         details = ", ".join(f"{k}: file {saved.get(k)!r}, config {arguments.get(k)!r}" for k in differ)

@@ -32,6 +32,7 @@ from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hyperkit.tabular.invariant import HingeFeatures, InvariantMotherNet
 from hyperkit.tabular.model import MotherNet
 
 __all__ = ["MotherNetClassifier", "load_pretrained", "predict_numpy", "save_pretrained"]
@@ -60,12 +61,26 @@ def load_pretrained(path: str | Path | None = None, device: str = "cpu") -> Moth
 _LOADED: dict[tuple, MotherNet] = {}
 
 
-def _load(path: Path, device: str) -> MotherNet:
+ARCHITECTURES = {"mothernet": MotherNet, "invariant": InvariantMotherNet}
+
+
+def build_model(arguments: dict) -> nn.Module:
+    """A MotherNet from saved constructor ``arguments``: ``architecture`` (``mothernet``, the
+    default for files that do not name one, or ``invariant``) picks the class, the rest are its
+    arguments."""
+    arguments = dict(arguments)
+    name = arguments.pop("architecture", "mothernet")
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown MotherNet architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name](**arguments)
+
+
+def _load(path: Path, device: str) -> nn.Module:
     if not path.is_file():
         raise FileNotFoundError(f"no MotherNet weights at {path}; train one with `hyperkit run mothernet/cpu` "
                                 "and export it with hyperkit.tabular.save_pretrained, or pass model=<file>")
     state = torch.load(path, map_location=device, weights_only=True)
-    model = MotherNet(**state["arguments"])
+    model = build_model(state["arguments"])
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
@@ -120,6 +135,11 @@ def _single_threaded_blas():
 # factors (few features: d ≤ r·hidden / (hidden − r), 18 for the shipped model).
 LAYERS = ("a0", "c0", "b0", "a1", "c1", "b1", "w2", "b2")
 
+# The invariant model's child (hyperkit.tabular.invariant.child_logits), in the same order:
+# φ = [x_j, relu(x_j · hinge_a_jk + hinge_b_jk)] per feature j, h = relu(φ · w1 + b1),
+# logits = h · w2 + b2, with w1 (d·(K+1), H) and w2 (H, C) stored ready to multiply.
+HINGE_LAYERS = ("hinge_a", "hinge_b", "w1", "b1", "w2", "b2")
+
 # Ensemble members per transformer pass: at most this many rows in all (members × context rows).
 # Batching saves the per-pass overhead of small tables (iris, 8 members: 67 → 30 ms) but slows
 # large ones (digits' 899 rows, 8 members: 791 ms one at a time, 1408 ms in one pass, 1 thread).
@@ -128,17 +148,43 @@ _PASS_ROWS = 1024
 
 def _predict(arrays: dict, X: np.ndarray) -> np.ndarray:
     x = _preprocess(arrays, X)
-    proba = _child_proba(x, *_member(arrays, 0))
+    proba = _proba(x, _member(arrays, 0))
     for m in range(1, arrays["num_members"]):
-        proba += _child_proba(x, *_member(arrays, m))
+        proba += _proba(x, _member(arrays, m))
     if arrays["num_members"] > 1:
         proba /= arrays["num_members"]
     return proba
 
 
 def _member(arrays: dict, m: int) -> tuple:
-    """Member ``m``'s :data:`LAYERS` arrays (``None`` for the factor of a dense layer)."""
-    return tuple(arrays.get(f"{name}_{m}") for name in LAYERS)
+    """Member ``m``'s :data:`LAYERS` arrays (``None`` for the factor of a dense layer), or its
+    :data:`HINGE_LAYERS` arrays where it is an invariant model's child."""
+    names = HINGE_LAYERS if f"hinge_a_{m}" in arrays else LAYERS
+    return tuple(arrays.get(f"{name}_{m}") for name in names)
+
+
+def _proba(x: np.ndarray, member: tuple) -> np.ndarray:
+    return _hinge_proba(x, *member) if len(member) == len(HINGE_LAYERS) else _child_proba(x, *member)
+
+
+def _hinge_proba(x, hinge_a, hinge_b, w1, b1, w2, b2) -> np.ndarray:
+    n, d = x.shape
+    phi = np.empty((n, d, hinge_a.shape[1] + 1))
+    phi[:, :, 0] = x
+    np.multiply(x[:, :, None], hinge_a, out=phi[:, :, 1:])
+    phi[:, :, 1:] += hinge_b
+    np.maximum(phi[:, :, 1:], 0, out=phi[:, :, 1:])
+    h = phi.reshape(n, -1) @ w1
+    h += b1
+    np.maximum(h, 0, out=h)
+    return _softmax(h @ w2 + b2)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits -= logits.max(1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(1, keepdims=True)
+    return logits
 
 
 def _child_proba(x, a0, c0, b0, a1, c1, b1, w2, b2) -> np.ndarray:
@@ -160,10 +206,7 @@ def _child_proba(x, a0, c0, b0, a1, c1, b1, w2, b2) -> np.ndarray:
         np.maximum(h, 0, out=h)
     logits = h @ w2
     logits += b2
-    logits -= logits.max(1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(1, keepdims=True)
-    return logits
+    return _softmax(logits)
 
 
 def _preprocess(arrays: dict, x: np.ndarray) -> np.ndarray:
@@ -180,55 +223,82 @@ def _preprocess(arrays: dict, x: np.ndarray) -> np.ndarray:
     return np.clip(x, -10, 10, out=x)
 
 
-def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: float,
-              momentum: float = 0.9) -> list:
+def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: float) -> list:
     """Refine generated children by full-batch gradient descent with momentum on their
     cross-entropy, all members at once; a member whose weights stop being finite keeps its
     generated ones.
 
-    The first layer is refined as one dense matrix ``a0 · c0``, free to leave the rank-``r``
-    subspace the generator chose (on digits, 64 features and ten classes: ROC AUC 0.991 with the
-    factors refined, 0.998 dense). Its steps are ``lr · (‖a0‖² + ‖c0‖²) / r``: the rate at which
-    gradient descent on the two factors moved their product, since the gradient of ``a0`` is
-    multiplied by ``c0`` and that of ``c0`` by ``a0`` (at ``lr`` alone, the dense matrix barely
-    moves).
+    A paper-model child's first layer is refined as one dense matrix ``a0 · c0``, free to leave
+    the rank-``r`` subspace the generator chose (on digits, 64 features and ten classes: ROC AUC
+    0.991 with the factors refined, 0.998 dense). Its steps are ``lr · (‖a0‖² + ‖c0‖²) / r``: the
+    rate at which gradient descent on the two factors moved their product, since the gradient of
+    ``a0`` is multiplied by ``c0`` and that of ``c0`` by ``a0`` (at ``lr`` alone, the dense matrix
+    barely moves). An invariant model's child (:data:`HINGE_LAYERS`) is refined as it is.
 
     Shapes:
         members: list of generated :data:`LAYERS` tuples (``a0 (d, r)``, ``c0 (r, h)``, ``b0
-        (h,)``, …, ``w2 (h, C)``, ``b2 (C,)``); x ``(n, d)`` preprocessed features; codes ``(n,)``
-        class ids ``< C`` → members whose first layer is dense: ``a0 (d, h)``, ``c0`` ``None``.
+        (h,)``, …, ``w2 (h, C)``, ``b2 (C,)``) or of :data:`HINGE_LAYERS` tuples; x ``(n, d)``
+        preprocessed features; codes ``(n,)`` class ids ``< C`` → the same members refined, a
+        paper-model child's first layer dense: ``a0 (d, h)``, ``c0`` ``None``.
     """
+    if len(members[0]) == len(HINGE_LAYERS):
+        tuned = _descend(members, [lr] * len(HINGE_LAYERS), _hinge_logits, x, codes, steps)
+        return [new if all(np.isfinite(a).all() for a in new) else old for new, old in zip(tuned, members)]
     dense = [(a0 @ c0, b0, a1, c1, b1, w2, b2) for a0, c0, b0, a1, c1, b1, w2, b2 in members]
     first_lr = lr * torch.tensor([((m[0] ** 2).sum() + (m[1] ** 2).sum()) / len(m[1]) for m in members],
                                  dtype=torch.float32)[:, None, None]
-    stacked = [torch.tensor(np.stack(arrays), dtype=torch.float32).requires_grad_() for arrays in zip(*dense)]
+    tuned = _descend(dense, [first_lr] + [lr] * 6, _dense_logits, x, codes, steps)
+    return [(new[0], None, *new[1:]) if all(np.isfinite(a).all() for a in new) else old
+            for new, old in zip(tuned, members)]
+
+
+def _dense_logits(inputs, w0, b0, a1, c1, b1, w2, b2):
+    h = torch.relu(inputs @ w0 + b0[:, None])
+    h = torch.relu(h @ a1 @ c1 + b1[:, None])
+    return h @ w2 + b2[:, None]
+
+
+def _hinge_logits(inputs, hinge_a, hinge_b, w1, b1, w2, b2):
+    x = inputs.expand(len(hinge_a), -1, -1)
+    hinges = torch.relu(x[..., None] * hinge_a[:, None] + hinge_b[:, None])
+    phi = torch.cat([x[..., None], hinges], -1).flatten(2)
+    return torch.relu(phi @ w1 + b1[:, None]) @ w2 + b2[:, None]
+
+
+def _descend(members: list, rates: list, logits, x: np.ndarray, codes: np.ndarray, steps: int,
+             momentum: float = 0.9) -> list:
+    """``steps`` of gradient descent with momentum on every member's mean cross-entropy, the
+    members' arrays stacked; ``rates[i]`` is the step size of array ``i`` (a number, or a tensor
+    broadcasting over the stack); ``logits(inputs, *stacked)`` gives ``(members, n, C)``."""
+    stacked = [torch.tensor(np.stack(arrays), dtype=torch.float32).requires_grad_() for arrays in zip(*members)]
     inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(codes, dtype=torch.long)
     velocity = [torch.zeros_like(t) for t in stacked]
-    rates = [first_lr] + [lr] * (len(stacked) - 1)
     with torch.enable_grad():
         for _ in range(steps):
-            w0, b0, a1, c1, b1, w2, b2 = stacked
-            h = torch.relu(inputs @ w0 + b0[:, None])
-            h = torch.relu(h @ a1 @ c1 + b1[:, None])
-            logits = h @ w2 + b2[:, None]  # (members, n, C)
+            out = logits(inputs, *stacked)
             # Summed over members: each member's gradient is that of its own mean cross-entropy.
-            loss = nn.functional.cross_entropy(logits.transpose(1, 2), targets.expand(len(members), -1),
+            loss = nn.functional.cross_entropy(out.transpose(1, 2), targets.expand(len(members), -1),
                                                reduction="none").mean(1).sum()
             grads = torch.autograd.grad(loss, stacked)
             with torch.no_grad():  # torch.optim.SGD's update, without its first-use cost (~1 s)
                 for weight, v, grad, rate in zip(stacked, velocity, grads, rates):
                     v.mul_(momentum).add_(grad)
                     weight.sub_(rate * v)
-    tuned = [tuple(t[m].detach().double().numpy() for t in stacked) for m in range(len(members))]
-    return [(new[0], None, *new[1:]) if all(np.isfinite(a).all() for a in new) else old
-            for new, old in zip(tuned, members)]
+    return [tuple(t[m].detach().double().numpy() for t in stacked) for m in range(len(members))]
+
+
+def _stratified(codes: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """A random ``share`` of the rows of each class (at least one each), sorted."""
+    picks = [rng.choice(idx, max(1, int(round(len(idx) * share))), replace=False)
+             for idx in (np.flatnonzero(codes == c) for c in np.unique(codes))]
+    return np.sort(np.concatenate(picks))
 
 
 def _cheaper_dense(member: tuple) -> tuple:
     """``member`` with its first layer stored as one matrix where applying that costs less than
     applying its two factors: ``(d + 1)·h ≤ d·r + (r + 1)·h`` multiply-adds a row."""
     a0, c0, *rest = member
-    if c0 is None or (len(a0) + 1) * c0.shape[1] > a0.size + c0.size + c0.shape[1]:
+    if len(member) == len(HINGE_LAYERS) or c0 is None or (len(a0) + 1) * c0.shape[1] > a0.size + c0.size + c0.shape[1]:
         return member
     return (a0 @ c0, None, *rest)
 
@@ -291,7 +361,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _model(self) -> MotherNet:
-        if isinstance(self.model, MotherNet):
+        if isinstance(self.model, tuple(ARCHITECTURES.values())):
             return self.model.to(self.device).eval()
         return load_pretrained(self.model, self.device)
 
@@ -316,7 +386,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         model = self._model()
         self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) > model.max_classes:
+        if model.max_classes is not None and len(self.classes_) > model.max_classes:
             raise ValueError(f"{len(self.classes_)} classes, but this MotherNet handles at most {model.max_classes}; "
                              "group rare classes, or use a one-vs-rest wrapper (sklearn.multiclass.OneVsRestClassifier)")
         rng = np.random.default_rng(self.random_state)
@@ -324,12 +394,16 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         x = _preprocess(arrays, X)
         rows = self._context_rows(codes, rng)
         context, labels = x[rows], codes[rows]
-        members = self._members(model, context, labels, rng)
+        if isinstance(model, InvariantMotherNet):
+            members = self._hinge_members(model, context, labels, rng)
+        else:
+            members = self._members(model, context, labels, rng)
         if self.fine_tune:
             members = _fine_tune(members, context, labels, self.fine_tune, self.fine_tune_lr)
         members = [_cheaper_dense(member) for member in members]
         for m, member in enumerate(members):
-            arrays.update({f"{name}_{m}": value for name, value in zip(LAYERS, member) if value is not None})
+            names = HINGE_LAYERS if len(member) == len(HINGE_LAYERS) else LAYERS
+            arrays.update({f"{name}_{m}": value for name, value in zip(names, member) if value is not None})
         arrays["num_members"] = len(members)
         self.arrays_ = arrays
         self.child_ = self._child_module(members)
@@ -344,7 +418,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             arrays["quantile"] = QuantileTransformer(n_quantiles=min(1000, len(x)), output_distribution="normal",
                                                      random_state=0).fit(x)
             x = arrays["quantile"].transform(x)
-        if x.shape[1] > max_features:
+        if max_features is not None and x.shape[1] > max_features:
             pca = PCA(n_components=min(max_features, len(x)), random_state=0).fit(x)
             arrays["pca_mean"], arrays["pca_components"] = pca.mean_, pca.components_
             x = pca.transform(x)
@@ -355,10 +429,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
     def _context_rows(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if len(codes) <= self.max_context_rows:
             return np.arange(len(codes))
-        share = self.max_context_rows / len(codes)  # stratified: every class keeps its share
-        picks = [rng.choice(idx, max(1, int(round(len(idx) * share))), replace=False)
-                 for idx in (np.flatnonzero(codes == c) for c in np.unique(codes))]
-        return np.sort(np.concatenate(picks))
+        return _stratified(codes, self.max_context_rows / len(codes), rng)  # every class keeps its share
 
     @torch.no_grad()
     def _members(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> list:
@@ -382,6 +453,24 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             labels = np.stack([label_order[codes] for _, label_order in batch])
             params = model(torch.from_numpy(padded).to(device), torch.from_numpy(labels).to(device))
             members += [self._arrays(model, params, b, scale, *order) for b, order in enumerate(batch)]
+        return members
+
+    @torch.no_grad()
+    def _hinge_members(self, model: InvariantMotherNet, x: np.ndarray, codes: np.ndarray,
+                       rng: np.random.Generator) -> list:
+        """The invariant model's children as :data:`HINGE_LAYERS` arrays. Its children do not
+        depend on the order of features or classes, so members differ by their rows instead:
+        member ``k > 0`` reads a stratified random 80 % of the context rows."""
+        device = next(model.parameters()).device
+        members = []
+        for k in range(self.n_estimators):
+            rows = np.arange(len(codes)) if k == 0 else _stratified(codes, 0.8, rng)
+            inputs = torch.from_numpy(x[rows]).float()[None].to(device)
+            labels = torch.from_numpy(codes[rows])[None].to(device)
+            params = model(inputs, labels, num_classes=len(self.classes_))
+            p = {name: value[0].double().cpu().numpy() for name, value in params.items()}
+            members.append((p["hinge_a"], p["hinge_b"], p["w1"].reshape(-1, p["w1"].shape[-1]), p["b1"],
+                            np.ascontiguousarray(p["w2"].T), p["b2"]))
         return members
 
     @staticmethod
@@ -412,7 +501,12 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         def child(a0, c0, b0, a1, c1, b1, w2, b2) -> nn.Sequential:
             return nn.Sequential(*hidden(a0, c0, b0), *hidden(a1, c1, b1), linear(w2, b2), nn.LogSoftmax(-1))
 
-        nets = [child(*m) for m in members]
+        def hinge_child(hinge_a, hinge_b, w1, b1, w2, b2) -> nn.Sequential:
+            tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float()  # noqa: E731
+            return nn.Sequential(HingeFeatures(tensor(hinge_a), tensor(hinge_b)), linear(w1, b1), nn.ReLU(),
+                                 linear(w2, b2), nn.LogSoftmax(-1))
+
+        nets = [hinge_child(*m) if len(m) == len(HINGE_LAYERS) else child(*m) for m in members]
         return nets[0] if len(nets) == 1 else _Ensemble(nets)
 
     def _rows(self, X) -> np.ndarray:

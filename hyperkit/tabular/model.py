@@ -32,14 +32,15 @@ from hyperkit.targets.tabular import MotherNetChild
 __all__ = ["MotherNet", "prepare_tables"]
 
 
-def prepare_tables(x: torch.Tensor, num_features: torch.Tensor, split: int, eps: float = 1e-6) -> torch.Tensor:
+def prepare_tables(x: torch.Tensor, num_features: torch.Tensor, split: int, eps: float = 1e-6,
+                   scale: bool = True) -> torch.Tensor:
     """Standardise each table with its training rows' statistics and rescale for padding.
 
     Each feature gets zero mean and unit variance over rows ``[:split]``; values are clipped to
-    ``±10``; NaN becomes 0 (the training mean); columns ``>= num_features`` stay 0. A table with
-    ``d`` real features is scaled by ``sqrt(F / d)`` (``F`` the padded width) so the input's total
-    energy does not depend on ``d`` — the square root is gentler than TabPFN's ``F / d``, which made
-    inputs of one-feature tables reach ±100.
+    ``±10``; NaN becomes 0 (the training mean); columns ``>= num_features`` stay 0. With ``scale``,
+    a table with ``d`` real features is scaled by ``sqrt(F / d)`` (``F`` the padded width) so the
+    input's total energy does not depend on ``d`` — the square root is gentler than TabPFN's
+    ``F / d``, which made inputs of one-feature tables reach ±100.
 
     Shapes:
         x ``(B, N, F)``, num_features ``(B,)`` → ``(B, N, F)``.
@@ -51,8 +52,10 @@ def prepare_tables(x: torch.Tensor, num_features: torch.Tensor, split: int, eps:
     out = (centred / std.clamp_min(eps)).clamp(-10, 10)
     columns = torch.arange(x.shape[-1], device=x.device)
     real = columns < num_features[:, None]
-    scale = torch.sqrt(x.shape[-1] / num_features.clamp_min(1).float())
-    return out * (real * scale[:, None])[:, None, :]
+    if not scale:
+        return out * real[:, None, :]
+    factor = torch.sqrt(x.shape[-1] / num_features.clamp_min(1).float())
+    return out * (real * factor[:, None])[:, None, :]
 
 
 class MotherNet(nn.Module):

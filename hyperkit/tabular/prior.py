@@ -11,13 +11,18 @@ Every training step of MotherNet reads a batch of freshly sampled small classifi
 - ``gp`` — features uniform in a box, the label latent a Gaussian-process sample with an RBF kernel
   (random Fourier features, Rahimi & Recht 2007) and a random length scale.
 - ``boolean`` — binary features, the label an OR of random conjunctions of literals with label noise.
+- ``tree`` — the label latent a sum of a few random axis-aligned decision trees: thresholds, steps
+  and interactions, the structure on which gradient-boosted trees beat linear models.
 
 A task's continuous label latent becomes ``C`` classes by thresholds at random quantiles (classes
 shuffled): ordered bands of one direction. Many real multi-class tables (digits, species) are
 unordered regions instead, so a share of the multi-class tasks (``argmax_fraction``) draws ``C``
 latents and labels each row by the largest (:func:`argmax_classes`). Some columns are made
-categorical (quantile bins with shuffled integer codes). Sampling is NumPy on the CPU; a training
-recipe measures its share of a step.
+categorical (quantile bins with shuffled integer codes). Optional transforms teach what real
+tables hold and probes test: columns replaced by irrelevant ones (a row-shuffled copy of a column
+keeps its marginal and loses every relation), redundant noisy copies of columns, and skewed or
+heavy-tailed monotone transforms of columns. Sampling is NumPy on the CPU; a training recipe
+measures its share of a step.
 
 Example:
     >>> prior = Prior(max_features=20, max_classes=5)
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Prior", "TaskBatch", "argmax_classes", "boolean_task", "gp_task", "mlp_task", "to_classes"]
+__all__ = ["Prior", "TaskBatch", "argmax_classes", "boolean_task", "gp_task", "tree_task", "mlp_task", "to_classes"]
 
 _ACTIVATIONS = {
     "tanh": np.tanh,
@@ -164,6 +169,85 @@ def boolean_task(num_rows: int, num_features: int, rng: np.random.Generator) -> 
     return x, (label ^ flip).astype(np.float64)
 
 
+def tree_task(num_rows: int, num_features: int, rng: np.random.Generator,
+              num_latents: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Features and label latent(s) from a sum of 1–4 random decision trees of depth 1–4.
+
+    Each tree splits on random features at random empirical quantiles; its leaves hold random
+    values. Features are Gaussian, uniform or a Gaussian copula with random correlations.
+
+    Returns:
+        ``x (num_rows, num_features)``, ``latent (num_rows,)``, or ``(num_rows, num_latents)``.
+    """
+    kind = rng.integers(3)
+    if kind == 0:
+        x = rng.normal(size=(num_rows, num_features))
+    elif kind == 1:
+        x = rng.uniform(-1.0, 1.0, (num_rows, num_features))
+    else:
+        mixing = rng.normal(size=(num_features, num_features)) * (rng.random((num_features, num_features)) < 0.3)
+        x = rng.normal(size=(num_rows, num_features)) @ (np.eye(num_features) + mixing)
+    relevant = rng.choice(num_features, size=int(rng.integers(1, min(num_features, 6) + 1)), replace=False)
+    latent = np.zeros((num_rows, num_latents))
+    for _ in range(int(rng.integers(1, 5))):
+        depth = int(rng.integers(1, 5))
+        leaf = np.zeros(num_rows, dtype=np.int64)
+        for _ in range(depth):  # an oblivious tree: one split per level, shared by the level's nodes
+            column = x[:, rng.choice(relevant)]
+            leaf = 2 * leaf + (column > np.quantile(column, rng.uniform(0.1, 0.9)))
+        latent += rng.normal(size=(2 ** depth, num_latents))[leaf]
+    latent += rng.uniform(0.0, 0.3) * latent.std(0) * rng.normal(size=latent.shape)
+    return x, latent[:, 0] if num_latents == 1 else latent
+
+
+def _make_irrelevant(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """Replace a share of the columns (never all) by row-shuffled copies of random columns."""
+    d = x.shape[1]
+    count = min(d - 1, int(round(share * d)))
+    out = x.copy()
+    for column in rng.choice(d, size=count, replace=False):
+        out[:, column] = rng.permutation(x[:, rng.integers(d)])
+    return out
+
+
+def _make_redundant(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """Replace a share of the columns by noisy rescaled copies of other columns."""
+    d = x.shape[1]
+    out = x.copy()
+    for column in np.flatnonzero(rng.random(d) < share):
+        source = x[:, rng.integers(d)]
+        noise = rng.uniform(0.0, 0.5) * source.std() * rng.normal(size=len(source))
+        out[:, column] = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0) * source + noise
+    return out
+
+
+def _make_skewed(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """Apply random monotone transforms to a share of the columns: exponential (log-normal
+    like), powers, and heavy-tailed ones (the inverse of a Student-t's tail), with a random
+    offset and scale so no column keeps unit scale."""
+    out = x.copy()
+    for column in np.flatnonzero(rng.random(x.shape[1]) < share):
+        v = x[:, column]
+        std = v.std()
+        if std < 1e-12 or len(np.unique(v)) < 3:
+            continue
+        v = (v - v.mean()) / std
+        kind = rng.integers(4)
+        if kind == 0:
+            v = np.exp(rng.uniform(0.5, 2.0) * v)
+        elif kind == 1:
+            v = np.sign(v) * np.abs(v) ** rng.uniform(2.0, 4.0)
+        elif kind == 2:
+            v = np.sinh(rng.uniform(1.0, 3.0) * v)
+        else:
+            v = np.exp(v) ** rng.choice([1.0, -1.0])
+        out[:, column] = v * np.exp(rng.uniform(-3, 3)) + rng.normal() * np.exp(rng.uniform(-3, 3))
+    return out
+
+
+_FAMILIES = {"mlp": mlp_task, "gp": gp_task, "boolean": boolean_task, "tree": tree_task}
+
+
 def _make_categorical(x: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
     """Replace a random share of the columns by shuffled integer codes of quantile bins."""
     for column in np.flatnonzero(rng.random(x.shape[1]) < fraction):
@@ -196,6 +280,16 @@ class Prior:
             ``0 .. C - 1``, so slot ``c`` is otherwise trained only by the tables with more than
             ``c`` classes (slot 9: one table in 18 of the default prior); random slots train the
             high slots that ten-class tables need (a fine-tuning option: 0 trains as before).
+        irrelevant_probability: chance that a table has a share (uniform in 0 .. 0.9) of its
+            columns replaced by irrelevant ones (row-shuffled copies of its columns).
+        redundant_probability: chance that a table has up to half its columns replaced by noisy
+            rescaled copies of others.
+        skew_probability: chance that a table has a share of its columns skewed or heavy-tailed
+            by a random monotone transform.
+        batch_width: the tables of a batch share a width ``D`` drawn log-uniformly in 1 ..
+            ``max_features``; each has between ``ceil(D / 2)`` and ``D`` features, and the arrays
+            are ``D`` wide instead of ``max_features`` (for models that read any width: a
+            batch of tables of 3 features is then not padded to 100).
     """
 
     max_features: int = 100
@@ -207,32 +301,49 @@ class Prior:
     categorical_fraction: float = 0.3
     train_fraction: tuple[float, float] = (0.5, 0.9)
     slot_fraction: float = 0.0
+    irrelevant_probability: float = 0.0
+    redundant_probability: float = 0.0
+    skew_probability: float = 0.0
+    batch_width: bool = False
 
     def __post_init__(self):
-        unknown = set(self.weights) - {"mlp", "gp", "boolean"}
+        unknown = set(self.weights) - set(_FAMILIES)
         if unknown or not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
-            raise ValueError(f"prior weights must be non-negative numbers for 'mlp', 'gp', 'boolean' with a "
-                             f"positive sum; got {self.weights}")
+            raise ValueError(f"prior weights must be non-negative numbers for {', '.join(map(repr, _FAMILIES))} "
+                             f"with a positive sum; got {self.weights}")
         shares = {"binary_fraction": self.binary_fraction, "argmax_fraction": self.argmax_fraction,
-                  "slot_fraction": self.slot_fraction}
+                  "slot_fraction": self.slot_fraction, "irrelevant_probability": self.irrelevant_probability,
+                  "redundant_probability": self.redundant_probability, "skew_probability": self.skew_probability}
         if not all(0 <= share <= 1 for share in shares.values()):
-            raise ValueError(f"binary_fraction, argmax_fraction and slot_fraction must lie in [0, 1], got {shares}")
+            raise ValueError(f"these shares and probabilities must lie in [0, 1]: {shares}")
         if self.max_classes < 2 or self.max_features < 1:
             raise ValueError(f"need max_classes >= 2 and max_features >= 1, got {self.max_classes}, {self.max_features}")
 
-    def _task(self, num_rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    def _width(self, rng: np.random.Generator) -> int:
+        """A feature count drawn log-uniformly in 1 .. ``max_features`` (small tables are common)."""
+        return min(max(int(np.exp(rng.uniform(0, np.log(self.max_features + 1)))), 1), self.max_features)
+
+    def _task(self, num_rows: int, num_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+        x, y, num_classes = self._labelled(num_rows, num_features, rng)
+        if num_features > 1 and rng.random() < self.irrelevant_probability:
+            x = _make_irrelevant(x, rng, rng.uniform(0.0, 0.9))
+        if num_features > 1 and rng.random() < self.redundant_probability:
+            x = _make_redundant(x, rng, rng.uniform(0.0, 0.5))
+        if rng.random() < self.skew_probability:
+            x = _make_skewed(x, rng, rng.uniform(0.2, 1.0))
+        return x, y, num_classes
+
+    def _labelled(self, num_rows: int, num_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         names = list(self.weights)
         p = np.array([self.weights[n] for n in names], dtype=float)
         family = names[rng.choice(len(names), p=p / p.sum())]
-        num_features = int(np.exp(rng.uniform(0, np.log(self.max_features + 1))))
-        num_features = min(max(num_features, 1), self.max_features)
         if family == "boolean":
             x, latent = boolean_task(num_rows, num_features, rng)
             return x, latent.astype(np.int64), 2
         binary = self.max_classes == 2 or rng.random() < self.binary_fraction
         num_classes = 2 if binary else int(rng.integers(3, self.max_classes + 1))
         argmax = not binary and rng.random() < self.argmax_fraction
-        task = mlp_task if family == "mlp" else gp_task
+        task = _FAMILIES[family]
         x, latent = task(num_rows, num_features, rng, num_latents=num_classes if argmax else 1)
         if argmax:
             y, present = argmax_classes(latent, rng)
@@ -248,13 +359,15 @@ class Prior:
 
     def sample(self, batch_size: int, num_rows: int, rng: np.random.Generator) -> TaskBatch:
         """``batch_size`` tables of ``num_rows`` rows (features unscaled, zero-padded)."""
-        x = np.zeros((batch_size, num_rows, self.max_features), dtype=np.float32)
+        width = self._width(rng) if self.batch_width else self.max_features
+        x = np.zeros((batch_size, num_rows, width), dtype=np.float32)
         y = np.zeros((batch_size, num_rows), dtype=np.int64)
         num_features = np.zeros(batch_size, dtype=np.int64)
         num_classes = np.zeros(batch_size, dtype=np.int64)
         slots = np.zeros((batch_size, self.max_classes), dtype=bool)
         for b in range(batch_size):
-            features, labels, classes = self._task(num_rows, rng)
+            width_b = int(rng.integers((width + 1) // 2, width + 1)) if self.batch_width else self._width(rng)
+            features, labels, classes = self._task(num_rows, width_b, rng)
             slot = np.arange(classes)
             if self.slot_fraction and rng.random() < self.slot_fraction:
                 slot = rng.choice(self.max_classes, size=classes, replace=False)

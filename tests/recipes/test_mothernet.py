@@ -84,3 +84,38 @@ def test_table_loss_masks_the_slots_no_class_of_a_table_occupies():
     assert (batch.y.max(1) >= batch.num_classes).any()  # some classes sit beyond slot num_classes - 1
     loss, correct = table_loss(model.logits, batch, torch.device("cpu"))
     assert torch.isfinite(loss) and 0 <= int(correct) <= batch.y[:, batch.split:].size
+
+
+def test_invariant_debug_run_trains_on_batches_of_one_width_and_exports(tmp_path):
+    out = tmp_path / "run"
+    args = ["train.steps=8", "train.checkpoint_every=8", "train.log_every=2", "train.eval_every=8"]
+    assert main(["run", "mothernet/invariant_debug", f"out={out}", *args]) == 0
+    losses = [v for _, v in read_scalars(out)["train/loss"]]
+    assert len(losses) == 4 and all(map(math.isfinite, losses))
+    assert main(["export", str(out), str(tmp_path / "inv.pt")]) == 0
+    saved = torch.load(tmp_path / "inv.pt", weights_only=True)
+    assert saved["arguments"]["architecture"] == "invariant" and "max_features" not in saved["arguments"]
+    X, y = load_iris(return_X_y=True)
+    clf = MotherNetClassifier(model=tmp_path / "inv.pt").fit(X[::2], y[::2])
+    assert clf.predict_proba(X[1::2]).shape == (75, 3) and "hinge_a_0" in clf.arrays_
+
+
+@pytest.mark.parametrize("override, message", [
+    ("prior.batch_width=true", "prior.batch_width: the 'mothernet' architecture reads tables padded"),
+    ("model.hinges=8", "model: hinges not read by architecture 'mothernet'"),
+])
+def test_settings_the_architecture_does_not_read_are_refused(tmp_path, capsys, override, message):
+    assert main(["run", "mothernet/debug", f"out={tmp_path}", override]) != 0
+    assert message in capsys.readouterr().err
+
+
+def test_batch_width_batches_share_a_width_and_vary_below_it():
+    prior = Prior(max_features=40, batch_width=True)
+    widths = []
+    for seed in range(12):
+        batch = prior.sample(6, 30, np.random.default_rng(seed))
+        width = batch.x.shape[-1]
+        assert 1 <= width <= 40 and (batch.num_features <= width).all()
+        assert (batch.num_features >= (width + 1) // 2).all()
+        widths.append(width)
+    assert len(set(widths)) > 4  # the width itself is drawn per batch

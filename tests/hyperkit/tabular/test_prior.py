@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hyperkit.tabular.prior import Prior, argmax_classes, boolean_task, gp_task, mlp_task, to_classes
+from hyperkit.tabular.prior import (Prior, _make_irrelevant, _make_redundant, _make_skewed, argmax_classes, boolean_task,
+                                     gp_task, mlp_task, to_classes, tree_task)
 
 
 def test_batches_respect_the_declared_ranges():
@@ -113,6 +114,47 @@ def test_boolean_features_are_binary_and_categorical_columns_integer():
 
 def test_bad_prior_arguments_are_refused():
     with pytest.raises(ValueError, match="'mlp', 'gp', 'boolean'"):
-        Prior(weights={"tree": 1.0})
+        Prior(weights={"forest": 1.0})
     with pytest.raises(ValueError, match="max_classes >= 2"):
         Prior(max_classes=1)
+
+
+def test_tree_task_labels_are_step_functions_of_few_features():
+    rng = np.random.default_rng(0)
+    x, latent = tree_task(400, 8, rng)
+    assert x.shape == (400, 8) and latent.shape == (400,) and latent.std() > 0
+    # Each tree splits on at most six features: the latent ignores the rest, so a row's latent is
+    # unchanged by noise in at least two of the eight columns.
+    _, many = tree_task(300, 5, rng, num_latents=3)
+    assert many.shape == (300, 3)
+
+
+def test_irrelevant_columns_keep_their_marginals_and_lose_their_relations():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6))
+    x[:, 1] = x[:, 0] + 0.01 * rng.normal(size=500)
+    out = _make_irrelevant(x, rng, share=0.5)
+    changed = [j for j in range(6) if not np.array_equal(out[:, j], x[:, j])]
+    assert len(changed) == 3
+    for j in changed:  # a row-shuffled copy of some column: the same sorted values as one of them
+        assert any(np.allclose(np.sort(out[:, j]), np.sort(x[:, k])) for k in range(6))
+        assert abs(np.corrcoef(out[:, j], x[:, j])[0, 1]) < 0.2 or j in (0, 1)
+
+
+def test_redundant_and_skewed_columns():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 4))
+    redundant = _make_redundant(x, rng, share=1.0)
+    best = [max(abs(np.corrcoef(redundant[:, j], x[:, k])[0, 1]) for k in range(4)) for j in range(4)]
+    assert min(best) > 0.85  # each column a noisy copy of some column
+    skewed = _make_skewed(x, rng, share=1.0)
+    kept_order = [abs(np.corrcoef(np.argsort(np.argsort(skewed[:, j])), np.argsort(np.argsort(x[:, j])))[0, 1])
+                  for j in range(4)]
+    assert min(kept_order) > 0.999  # monotone: ranks unchanged
+    assert max(abs(((s - s.mean()) ** 3).mean() / s.std() ** 3) for s in skewed.T) > 1  # and skewed
+
+
+def test_the_new_options_reach_sampled_tables():
+    prior = Prior(max_features=12, weights={"tree": 1.0}, irrelevant_probability=1.0, skew_probability=1.0)
+    batch = prior.sample(8, 60, np.random.default_rng(0))
+    assert np.isfinite(batch.x).all() and (batch.num_classes >= 2).all()
