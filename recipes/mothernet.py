@@ -229,14 +229,17 @@ class MotherNetRecipe(Recipe):
         return {k: v.detach() for k, v in model(x[:, : batch.split], y[:, : batch.split], *sizes).items()}
 
     @staticmethod
-    def export(run: str | Path, path: str | Path) -> Path:
-        """Save the newest checkpoint of a ``mothernet`` run as classifier weights: the model's
-        arguments, its state, the run's config, step and total training time (read back with
-        :func:`hyperkit.tabular.load_pretrained`, ``torch.load(weights_only=True)``)."""
+    def export(run: str | Path, path: str | Path, checkpoint: str | Path | None = None) -> Path:
+        """Save the newest checkpoint of a ``mothernet`` run (or the given ``checkpoint`` file of
+        it) as classifier weights: the model's arguments, its state, the run's config, step and
+        total training time (read back with :func:`hyperkit.tabular.load_pretrained`,
+        ``torch.load(weights_only=True)``)."""
         run = Path(run)
-        checkpoint = latest_checkpoint(run / "checkpoints") if (run / "checkpoints").is_dir() else None
+        if checkpoint is None and (run / "checkpoints").is_dir():
+            checkpoint = latest_checkpoint(run / "checkpoints")
         if checkpoint is None:
             raise FileNotFoundError(f"no checkpoint in {run / 'checkpoints'}; is {run} a mothernet run folder?")
+        checkpoint = Path(checkpoint)
         state = load_checkpoint(checkpoint)
         config = from_dict(MotherNetConfig, state["config"], source=str(checkpoint))
         arguments = config.model.arguments(config.prior)
