@@ -193,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True, help="name of the label column")
     p.add_argument("--out", default=None, help="output CSV (default: standard output)")
     p.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
-    p.add_argument("--estimators", type=int, default=1, help="ensemble size (feature/label permutations)")
-    p.add_argument("--fine-tune", type=int, default=0, metavar="STEPS",
-                   help="gradient steps that refine the generated child on the training rows (default 0: "
-                        "one forward pass; 30 gave the best ROC AUC measured)")
+    p.add_argument("--estimators", type=int, default=1, help="ensemble size (MotherNetClassifier's n_estimators)")
+    p.add_argument("--fine-tune", type=int, default=30, metavar="STEPS",
+                   help="gradient steps that refine the generated child on the training rows (default 30, "
+                        "the classifier's default; 0: one forward pass)")
     p.set_defaults(fn=cmd_predict)
     p = sub.add_parser("export", help=cmd_export.__doc__)
     p.add_argument("run", help="run folder (holds config.yaml and checkpoints/)")

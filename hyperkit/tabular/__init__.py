@@ -1,12 +1,15 @@
-"""Tabular in-context learning: the synthetic-table prior, MotherNet, and its scikit-learn classifier.
+"""Tabular in-context learning: the synthetic-table prior, MotherNet (the invariant model that ships,
+and the paper's architecture), and its scikit-learn classifier.
 
 ``from hyperkit import MotherNetClassifier`` is the usual entry point; training your own MotherNet
 is the ``mothernet`` recipe (``hyperkit run mothernet/cpu``).
 """
 
-from hyperkit.tabular.classifier import MotherNetClassifier, load_pretrained, predict_numpy, save_pretrained
+from hyperkit.tabular.classifier import (MotherNetClassifier, build_model, load_pretrained, predict_numpy,
+                                         save_pretrained)
+from hyperkit.tabular.invariant import InvariantMotherNet
 from hyperkit.tabular.model import MotherNet, prepare_tables
 from hyperkit.tabular.prior import Prior, TaskBatch
 
-__all__ = ["MotherNet", "MotherNetClassifier", "Prior", "TaskBatch", "load_pretrained", "predict_numpy",
-           "prepare_tables", "save_pretrained"]
+__all__ = ["InvariantMotherNet", "MotherNet", "MotherNetClassifier", "Prior", "TaskBatch", "build_model",
+           "load_pretrained", "predict_numpy", "prepare_tables", "save_pretrained"]

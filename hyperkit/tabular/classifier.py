@@ -318,28 +318,34 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
     """Tabular classification by one forward pass of a pretrained hypernetwork (MotherNet).
 
     Args:
-        model: a :class:`~hyperkit.tabular.model.MotherNet`, a path to saved weights, or ``None``
-            for the pretrained model that ships with hyperkit.
-        n_estimators: ensemble size; member ``k > 0`` sees the features and the class ids in a
-            random order (a different child each), and the probabilities are averaged.
+        model: an :class:`~hyperkit.tabular.invariant.InvariantMotherNet` or a
+            :class:`~hyperkit.tabular.model.MotherNet`, a path to saved weights, or ``None`` for
+            the pretrained model that ships with hyperkit (an invariant one).
+        n_estimators: ensemble size; the probabilities of the members are averaged. With the
+            paper's model, member ``k > 0`` sees the features and the class ids in a random order
+            (a different child each); an invariant model's children do not depend on orders, so
+            its member ``k > 0`` reads a stratified random 80 % of the rows instead.
         quantile: apply a quantile transform (to a normal) to each feature before standardising;
             helps with skewed, heavy-tailed columns.
         max_context_rows: at most this many training rows go through the transformer (a stratified
             random subset beyond that: attention cost grows with the square of the rows).
         device: ``cpu`` or ``cuda`` for the forward pass.
         fine_tune: steps of full-batch gradient descent (with momentum) on the context rows that
-            refine every generated child, its first layer as one dense matrix (free to leave the
-            generator's low-rank subspace); 0 keeps ``fit`` one forward pass. 30 gives the best
-            ROC AUC measured (docs/mothernet.md). Plain gradient steps, not Adam's: their size
-            follows the gradient, so a child that already fits its table moves little, and one
-            that fits it poorly moves much.
-        fine_tune_lr: the learning rate of those steps.
+            refine every generated child (a paper-model child's first layer as one dense matrix,
+            free to leave the generator's low-rank subspace); 0 keeps ``fit`` one forward pass.
+            The default, 30, gave the best ROC AUC measured on the tuning half of the benchmark
+            within the speed targets (docs/mothernet.md). Plain gradient steps, not Adam's: their
+            size follows the gradient, so a child that already fits its table moves little, and
+            one that fits it poorly moves much.
+        fine_tune_lr: the learning rate of those steps; ``None``: the model's own
+            (``model.fine_tune_lr``: 0.1 for the invariant model, 0.03 for the paper's, each the
+            best measured for it).
         random_state: seed of the permutations and row subsets.
 
-    Limits: at most ``model.max_classes`` classes (10 for the shipped model; more is an error).
-    Tables with more features than ``model.max_features`` (100) are reduced to that many principal
-    components fitted on the training rows. Features must be numeric (encode categories first);
-    NaN means missing.
+    Limits: an invariant model (the shipped one) reads any number of features and classes; the
+    paper's model at most ``model.max_classes`` classes (more is an error) and reduces tables with
+    more than ``model.max_features`` features to that many principal components fitted on the
+    training rows. Features must be numeric (encode categories first); NaN means missing.
 
     Attributes:
         classes_: the class labels, sorted.
@@ -349,7 +355,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, model: MotherNet | str | Path | None = None, n_estimators: int = 1, quantile: bool = False,
-                 max_context_rows: int = 2048, fine_tune: int = 0, fine_tune_lr: float = 0.03, device: str = "cpu",
+                 max_context_rows: int = 2048, fine_tune: int = 30, fine_tune_lr: float | None = None, device: str = "cpu",
                  random_state: int | None = 0):
         self.model = model
         self.n_estimators = n_estimators
@@ -380,8 +386,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
         if not isinstance(self.fine_tune, numbers.Integral) or self.fine_tune < 0:
             raise ValueError(f"fine_tune must be a number of steps >= 0, got {self.fine_tune!r}")
-        if not self.fine_tune_lr > 0:
-            raise ValueError(f"fine_tune_lr must be positive, got {self.fine_tune_lr!r}")
+        if self.fine_tune_lr is not None and not self.fine_tune_lr > 0:
+            raise ValueError(f"fine_tune_lr must be positive or None (the model's own), got {self.fine_tune_lr!r}")
         X, y = self._validate(X, y, reset=True)
         check_classification_targets(y)
         model = self._model()
@@ -399,7 +405,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         else:
             members = self._members(model, context, labels, rng)
         if self.fine_tune:
-            members = _fine_tune(members, context, labels, self.fine_tune, self.fine_tune_lr)
+            lr = model.fine_tune_lr if self.fine_tune_lr is None else self.fine_tune_lr
+            members = _fine_tune(members, context, labels, self.fine_tune, lr)
         members = [_cheaper_dense(member) for member in members]
         for m, member in enumerate(members):
             names = HINGE_LAYERS if len(member) == len(HINGE_LAYERS) else LAYERS

@@ -196,6 +196,9 @@ class InvariantMotherNet(nn.Module):
     # No caps: what the classifier reads to decide on PCA and on refusing many classes.
     max_features = None
     max_classes = None
+    # MotherNetClassifier's fine-tuning rate for this model's children: the best of 0.03, 0.1 and
+    # 0.3 (30 steps) on the benchmark's tuning half (docs/mothernet.md).
+    fine_tune_lr = 0.1
 
     def __init__(self, embedding_size: int = 64, num_blocks: int = 3, num_heads: int = 4, bins: int = 16,
                  hinges: int = 4, child_hidden: int = 64):

@@ -83,6 +83,9 @@ class MotherNet(nn.Module):
         logits for x_test ``(B, m, F)``: ``(B, m, max_classes)``.
     """
 
+    # MotherNetClassifier's fine-tuning rate for this model's children (docs/mothernet-paper.md).
+    fine_tune_lr = 0.03
+
     def __init__(self, max_features: int = 100, max_classes: int = 10, embedding_size: int = 128,
                  num_layers: int = 4, num_heads: int = 4, feedforward_size: int = 256, dropout: float = 0.0,
                  pooling: Literal["class_mean", "attention"] = "class_mean", decoder_width: int = 512,

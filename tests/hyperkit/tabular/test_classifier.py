@@ -38,7 +38,7 @@ def wine():
 @pytest.mark.parametrize("d", [13, 4])  # the first layer factored; dense (cheaper with few features)
 def test_the_folded_child_equals_the_hypernetwork_on_padded_standardised_tables(model, wine, d):
     X, y = wine[0][:, :d], wine[1]
-    clf = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    clf = MotherNetClassifier(model=model, fine_tune=0).fit(X[:100], y[:100])
     assert ("c0_0" in clf.arrays_) == (d > 4 * 16 / (16 - 4)) and "c1_0" in clf.arrays_
     codes = np.unique(y[:100], return_inverse=True)[1]
     padded = torch.zeros(1, len(X), 20)
@@ -54,8 +54,8 @@ def test_the_folded_child_equals_the_hypernetwork_on_padded_standardised_tables(
 
 def test_ensemble_members_see_permuted_features_and_labels(model, wine):
     X, y = wine
-    one = MotherNetClassifier(model=model).fit(X[:100], y[:100])
-    four = MotherNetClassifier(model=model, n_estimators=4).fit(X[:100], y[:100])
+    one = MotherNetClassifier(model=model, fine_tune=0).fit(X[:100], y[:100])
+    four = MotherNetClassifier(model=model, fine_tune=0, n_estimators=4).fit(X[:100], y[:100])
     proba = four.predict_proba(X[100:])
     assert np.allclose(proba.sum(1), 1) and not np.allclose(proba, one.predict_proba(X[100:]))
     child = four.child_(torch.tensor(four.preprocess(X[100:]), dtype=torch.float32)).exp().detach().numpy()
@@ -65,9 +65,9 @@ def test_ensemble_members_see_permuted_features_and_labels(model, wine):
 def test_members_generated_together_equal_members_generated_one_at_a_time(model, wine, monkeypatch):
     X, y = wine
     monkeypatch.setattr(classifier, "_PASS_ROWS", 10**6)  # all five members in one pass
-    together = MotherNetClassifier(model=model, n_estimators=5).fit(X[:100], y[:100]).predict_proba(X[100:])
+    together = MotherNetClassifier(model=model, fine_tune=0, n_estimators=5).fit(X[:100], y[:100]).predict_proba(X[100:])
     monkeypatch.setattr(classifier, "_PASS_ROWS", 1)
-    alone = MotherNetClassifier(model=model, n_estimators=5).fit(X[:100], y[:100]).predict_proba(X[100:])
+    alone = MotherNetClassifier(model=model, fine_tune=0, n_estimators=5).fit(X[:100], y[:100]).predict_proba(X[100:])
     assert np.allclose(together, alone, atol=1e-6)
 
 
@@ -82,7 +82,7 @@ def _member_losses(clf: MotherNetClassifier, X: np.ndarray, y: np.ndarray) -> li
 
 def test_fine_tuning_lowers_every_members_training_loss_and_is_repeatable(model, wine):
     X, y = wine
-    generated = MotherNetClassifier(model=model, n_estimators=3).fit(X[:100], y[:100])
+    generated = MotherNetClassifier(model=model, fine_tune=0, n_estimators=3).fit(X[:100], y[:100])
     tuned = MotherNetClassifier(model=model, n_estimators=3, fine_tune=40).fit(X[:100], y[:100])
     before, after = _member_losses(generated, X[:100], y[:100]), _member_losses(tuned, X[:100], y[:100])
     assert all(a < b - 0.02 for a, b in zip(after, before)), (before, after)
@@ -99,7 +99,7 @@ def test_fine_tuning_lowers_every_members_training_loss_and_is_repeatable(model,
 
 def test_the_dense_first_layer_steps_at_the_rate_its_factors_moved(model, wine):
     X, y = wine
-    clf = MotherNetClassifier(model=model).fit(X[:100], y[:100])
+    clf = MotherNetClassifier(model=model, fine_tune=0).fit(X[:100], y[:100])
     x, codes = clf.preprocess(X[:100]), np.searchsorted(clf.classes_, y[:100])
     a0, c0, b0, a1, c1, b1, w2, b2 = _member(clf.arrays_, 0)
     w0 = torch.tensor(a0 @ c0, dtype=torch.float32, requires_grad=True)
@@ -114,7 +114,7 @@ def test_the_dense_first_layer_steps_at_the_rate_its_factors_moved(model, wine):
 
 def test_a_member_that_fine_tuning_blows_up_keeps_its_generated_weights(model, wine):
     X, y = wine
-    generated = MotherNetClassifier(model=model, n_estimators=2).fit(X[:100], y[:100])
+    generated = MotherNetClassifier(model=model, fine_tune=0, n_estimators=2).fit(X[:100], y[:100])
     blown = MotherNetClassifier(model=model, n_estimators=2, fine_tune=30, fine_tune_lr=1e8).fit(X[:100], y[:100])
     assert np.array_equal(blown.predict_proba(X), generated.predict_proba(X))
 

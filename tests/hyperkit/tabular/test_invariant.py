@@ -132,7 +132,7 @@ def test_no_cap_on_features_or_classes(model_file):
 
 def test_fine_tuning_and_members_of_an_invariant_model(model_file):
     X, y = load_wine(return_X_y=True)
-    generated = MotherNetClassifier(model=model_file, n_estimators=3).fit(X[::2], y[::2])
+    generated = MotherNetClassifier(model=model_file, fine_tune=0, n_estimators=3).fit(X[::2], y[::2])
     tuned = MotherNetClassifier(model=model_file, n_estimators=3, fine_tune=20).fit(X[::2], y[::2])
     x, codes = generated.preprocess(X[::2]), y[::2]
     for m in range(3):
