@@ -10,7 +10,7 @@ def test_uhn_demo_trains_the_generator_and_the_direct_baseline(capsys):
 
 def test_tabular_demo_fits_the_shipped_mothernet_next_to_baselines(capsys):
     results = main()  # the README's main job
-    assert {k.split("/")[1] for k in results} == {"MotherNet (hyperkit)", "MotherNet, fine-tuned", "LogisticRegression",
+    assert {k.split("/")[1] for k in results} == {"MotherNet (hyperkit)", "MotherNet, one forward pass", "LogisticRegression",
                                                   "HistGradientBoosting"}
     # the shipped model is far better than chance on these tables (chance AUC is 0.5)
     assert all(r["auc"] > 0.8 for k, r in results.items() if "MotherNet" in k)

@@ -119,3 +119,35 @@ def test_batch_width_batches_share_a_width_and_vary_below_it():
         assert (batch.num_features >= (width + 1) // 2).all()
         widths.append(width)
     assert len(set(widths)) > 4  # the width itself is drawn per batch
+
+
+def test_a_user_trains_exports_and_uses_an_invariant_model_from_an_empty_folder(tmp_path):
+    """As a new user would: the CLI in a folder of their own, then their own script on their own
+    table (a string column, missing values, twelve classes, columns in another order)."""
+    import subprocess
+    import sys
+
+    def run(*command):
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    run("hyperkit", "run", "mothernet/invariant_debug", "train.steps=4", "train.checkpoint_every=4",
+        "train.eval_every=4", "train.log_every=2")
+    run("hyperkit", "export", "runs/mothernet/invariant_debug", "mine.pt")
+    (tmp_path / "use.py").write_text(
+        "import numpy as np, pandas as pd\n"
+        "from sklearn.compose import make_column_transformer\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import OneHotEncoder\n"
+        "from hyperkit import MotherNetClassifier\n"
+        "rng = np.random.default_rng(0)\n"
+        "frame = pd.DataFrame({'a': rng.normal(size=240), 'b': rng.normal(size=240),\n"
+        "                      'city': rng.choice(['x', 'y', 'z'], 240)})\n"
+        "frame.loc[::7, 'a'] = np.nan\n"
+        "label = pd.Series(rng.integers(0, 12, 240)).map(lambda k: f'class {k}')\n"
+        "encode = make_column_transformer((OneHotEncoder(), ['city']), remainder='passthrough')\n"
+        "model = make_pipeline(encode, MotherNetClassifier(model='mine.pt')).fit(frame, label)\n"
+        "proba = model.predict_proba(frame[['city', 'b', 'a']])\n"
+        "print(proba.shape, len(model.classes_), np.isfinite(proba).all())\n")
+    assert run(sys.executable, "use.py").strip() == "(240, 12) 12 True"
