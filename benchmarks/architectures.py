@@ -88,8 +88,10 @@ def main() -> None:
                 model_file = MotherNetRecipe.export(run, Path(folder) / "model.pt", checkpoint=checkpoint)
                 per_table = score(model_file, tables, args.splits)
                 auc = np.mean(list(per_table.values()))
-                print(f"| {run.name} | {minutes:g} | {checkpoint.name} | {times[checkpoint] / 60:.1f} | {auc:.4f} |",
-                      flush=True)
+                print(
+                    f"| {run.name} | {minutes:g} | {checkpoint.name} | {times[checkpoint] / 60:.1f} | {auc:.4f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

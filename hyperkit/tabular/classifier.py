@@ -37,7 +37,7 @@ from hyperkit.tabular.model import MotherNet
 
 __all__ = ["MotherNetClassifier", "load_pretrained", "predict_numpy", "save_pretrained"]
 
-PRETRAINED = Path(__file__).parent / "pretrained" / "mothernet_cpu.pt"
+PRETRAINED = Path(__file__).parent / "pretrained" / "mothernet_invariant.pt"
 
 
 def load_pretrained(path: str | Path | None = None, device: str = "cpu") -> MotherNet:

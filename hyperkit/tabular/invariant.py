@@ -100,7 +100,9 @@ class _Attention(nn.Module):
 
 
 def _mlp(size_in: int, size: int, size_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.LayerNorm(size_in), nn.Linear(size_in, size), nn.GELU(), nn.Linear(size, size_out))
+    return nn.Sequential(
+        nn.LayerNorm(size_in), nn.Linear(size_in, size), nn.GELU(), nn.Linear(size, size_out)
+    )
 
 
 class _Block(nn.Module):
@@ -130,7 +132,11 @@ class _Block(nn.Module):
         u = u + self.cells_to_classes(torch.cat([_masked_mean(z, fm, 1), _masked_max(z, fm, 1)], -1))
         u = u + self.attend_classes(self.norm_u(u), classes)
         u = u + self.ffn_u(u)
-        hidden = self.cell_z(self.norm_z(z)) + self.cell_t(self.norm_t(t))[:, :, None] + self.cell_u(self.norm_u(u))[:, None]
+        hidden = (
+            self.cell_z(self.norm_z(z))
+            + self.cell_t(self.norm_t(t))[:, :, None]
+            + self.cell_u(self.norm_u(u))[:, None]
+        )
         return z + self.cell_out(F.gelu(hidden)), t, u
 
 
@@ -200,11 +206,20 @@ class InvariantMotherNet(nn.Module):
     # 0.3 (30 steps) on the benchmark's tuning half (docs/mothernet.md).
     fine_tune_lr = 0.1
 
-    def __init__(self, embedding_size: int = 64, num_blocks: int = 3, num_heads: int = 4, bins: int = 16,
-                 hinges: int = 4, child_hidden: int = 64):
+    def __init__(
+        self,
+        embedding_size: int = 64,
+        num_blocks: int = 3,
+        num_heads: int = 4,
+        bins: int = 16,
+        hinges: int = 4,
+        child_hidden: int = 64,
+    ):
         super().__init__()
         if embedding_size % num_heads:
-            raise ValueError(f"embedding_size ({embedding_size}) must be divisible by num_heads ({num_heads})")
+            raise ValueError(
+                f"embedding_size ({embedding_size}) must be divisible by num_heads ({num_heads})"
+            )
         E, K, H = embedding_size, hinges, child_hidden
         self.hinges, self.child_hidden = K, H
         self.register_buffer("centres", torch.linspace(-2.5, 2.5, bins), persistent=False)
@@ -248,14 +263,30 @@ class InvariantMotherNet(nn.Module):
         marginal = soft.mean(1)  # (B, D, bins)
         conditional = torch.einsum("bnc,bndk->bdck", per_class, soft)
         mean = torch.einsum("bnc,bnd->bdc", per_class, x)
-        spread = (torch.einsum("bnc,bnd->bdc", per_class, x * x) - mean ** 2).clamp_min(0).sqrt()
+        spread = (torch.einsum("bnc,bnd->bdc", per_class, x * x) - mean**2).clamp_min(0).sqrt()
         fraction = (counts / counts.sum(1, keepdim=True))[:, None, :, None].expand_as(mean[..., None])
-        cells = torch.cat([conditional, conditional - marginal[:, :, None], mean[..., None], spread[..., None],
-                           fraction, (counts[:, None, :, None] > 0).expand_as(fraction).to(x.dtype),
-                           _ridge(x, onehot, counts)], -1)
+        cells = torch.cat(
+            [
+                conditional,
+                conditional - marginal[:, :, None],
+                mean[..., None],
+                spread[..., None],
+                fraction,
+                (counts[:, None, :, None] > 0).expand_as(fraction).to(x.dtype),
+                _ridge(x, onehot, counts),
+            ],
+            -1,
+        )
         column_mean, column_std = x.mean(1), x.std(1, unbiased=False)
-        tokens = torch.cat([marginal, column_mean[..., None], column_std[..., None],
-                            (x == 0).to(x.dtype).mean(1)[..., None]], -1)
+        tokens = torch.cat(
+            [
+                marginal,
+                column_mean[..., None],
+                column_std[..., None],
+                (x == 0).to(x.dtype).mean(1)[..., None],
+            ],
+            -1,
+        )
         n = x.shape[1]
         centred = (x - column_mean[:, None]) / column_std.clamp_min(1e-6)[:, None]
         correlation = centred.transpose(1, 2) @ centred / n  # (B, D, D)
@@ -270,8 +301,13 @@ class InvariantMotherNet(nn.Module):
         pairs = pairs * (fmask[:, :, None, None] * fmask[:, None, :, None])
         return cells, tokens, counts, pairs
 
-    def forward(self, x_train: torch.Tensor, y_train: torch.Tensor, num_features: torch.Tensor | None = None,
-                num_classes: torch.Tensor | int | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        num_features: torch.Tensor | None = None,
+        num_classes: torch.Tensor | int | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Generated child parameters (see :func:`child_logits`) for each table of the batch.
 
         Args:
@@ -298,8 +334,14 @@ class InvariantMotherNet(nn.Module):
         for block in self.blocks:
             z, t, u = block(z, t, u, features, classes, bias)
         fm, cm = features[..., None].float(), classes[..., None].float()
-        sizes = torch.stack([math.log(n) * torch.ones(B, device=device), num_features.float().log(),
-                             num_classes.float().log()], -1)
+        sizes = torch.stack(
+            [
+                math.log(n) * torch.ones(B, device=device),
+                num_features.float().log(),
+                num_classes.float().log(),
+            ],
+            -1,
+        )
         table = self.table(torch.cat([_masked_mean(t, fm, 1), _masked_mean(u, cm, 1), sizes], -1))
         return self._child(self.norm_t(t), self.norm_u(u), table, features, classes, num_features)
 
@@ -312,15 +354,27 @@ class InvariantMotherNet(nn.Module):
         fan_in = (num_features.float() * (K + 1)).sqrt()[:, None, None, None]
         w1 = self.w1_out(t).view(B, D, K + 1, H) * features[..., None, None] / fan_in
         w2 = self.w2_out(u) * classes[..., None]
-        return {"hinge_a": hinge_a, "hinge_b": hinge_b, "w1": w1, "b1": self.b1_out(table),
-                "w2": w2[..., :H] / math.sqrt(H), "b2": w2[..., H]}
+        return {
+            "hinge_a": hinge_a,
+            "hinge_b": hinge_b,
+            "w1": w1,
+            "b1": self.b1_out(table),
+            "w2": w2[..., :H] / math.sqrt(H),
+            "b2": w2[..., H],
+        }
 
-    def logits(self, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
-               num_features: torch.Tensor | None = None, num_classes: torch.Tensor | int | None = None
-               ) -> torch.Tensor:
+    def logits(
+        self,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        x_test: torch.Tensor,
+        num_features: torch.Tensor | None = None,
+        num_classes: torch.Tensor | int | None = None,
+    ) -> torch.Tensor:
         """Generate a child per table from its training rows and classify its test rows."""
         params = self(x_train, y_train, num_features, num_classes)
         D = x_train.shape[-1]
-        mask = torch.arange(D, device=x_test.device) < (num_features if num_features is not None
-                                                          else torch.full((len(x_test),), D))[:, None].to(x_test.device)
+        mask = torch.arange(D, device=x_test.device) < (
+            num_features if num_features is not None else torch.full((len(x_test),), D)
+        )[:, None].to(x_test.device)
         return child_logits(params, x_test * mask[:, None])

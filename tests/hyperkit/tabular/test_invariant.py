@@ -25,7 +25,9 @@ def model() -> InvariantMotherNet:
 
 @pytest.fixture(scope="module")
 def model_file(model, tmp_path_factory):
-    return save_pretrained(model, {"architecture": "invariant", **SMALL}, tmp_path_factory.mktemp("m") / "inv.pt")
+    return save_pretrained(
+        model, {"architecture": "invariant", **SMALL}, tmp_path_factory.mktemp("m") / "inv.pt"
+    )
 
 
 def _table(seed=0, rows=40, features=6, classes=3):
@@ -52,8 +54,10 @@ def test_row_order_and_padding_columns_do_not_matter(model):
     assert all(torch.allclose(params[k], shuffled[k], atol=1e-5) for k in params)
     padded = torch.cat([x, torch.randn(2, 40, 4) * 9], -1)
     wide = model(padded, y, num_features=torch.tensor([6, 6]), num_classes=3)
-    assert all(torch.allclose(params[k], wide[k][:, :6] if k in ("hinge_a", "hinge_b", "w1") else wide[k],
-                              atol=1e-5) for k in params)
+    assert all(
+        torch.allclose(params[k], wide[k][:, :6] if k in ("hinge_a", "hinge_b", "w1") else wide[k], atol=1e-5)
+        for k in params
+    )
     assert wide["w1"][:, 6:].abs().max() == 0  # padding columns get no weight
 
 
@@ -72,9 +76,19 @@ def test_gradients_reach_every_part():
     model = InvariantMotherNet(**SMALL)
     x, y = _table(3)
     model.logits(x[:, :30], y[:, :30], x[:, 30:], num_classes=3).logsumexp(-1).sum().backward()
-    for name in ("cell_in.weight", "feature_in.weight", "class_in.weight", "pair_bias.0.weight",
-                 "blocks.1.attend_features.qkv.weight", "blocks.0.attend_classes.out.weight", "table.1.weight",
-                 "hinge_out.weight", "w1_out.weight", "b1_out.weight", "w2_out.weight"):
+    for name in (
+        "cell_in.weight",
+        "feature_in.weight",
+        "class_in.weight",
+        "pair_bias.0.weight",
+        "blocks.1.attend_features.qkv.weight",
+        "blocks.0.attend_classes.out.weight",
+        "table.1.weight",
+        "hinge_out.weight",
+        "w1_out.weight",
+        "b1_out.weight",
+        "w2_out.weight",
+    ):
         assert model.get_parameter(name).grad.abs().sum() > 0, name
 
 
@@ -124,7 +138,7 @@ def test_the_classifier_does_not_depend_on_column_order(model_file):
 def test_no_cap_on_features_or_classes(model_file):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 130))
-    y = (X[:, :12].argmax(1))  # twelve classes, 130 features: no PCA, no refusal
+    y = X[:, :12].argmax(1)  # twelve classes, 130 features: no PCA, no refusal
     clf = MotherNetClassifier(model=model_file).fit(X[:200], y[:200])
     assert clf.predict_proba(X[200:]).shape == (100, 12) and "pca_components" not in clf.arrays_
     assert clf.arrays_["w1_0"].shape[0] == 130 * (SMALL["hinges"] + 1)
@@ -136,8 +150,10 @@ def test_fine_tuning_and_members_of_an_invariant_model(model_file):
     tuned = MotherNetClassifier(model=model_file, n_estimators=3, fine_tune=20).fit(X[::2], y[::2])
     x, codes = generated.preprocess(X[::2]), y[::2]
     for m in range(3):
-        loss = [-np.log(_proba(x, _member(c.arrays_, m))[np.arange(len(codes)), codes]).mean()
-                for c in (generated, tuned)]
+        loss = [
+            -np.log(_proba(x, _member(c.arrays_, m))[np.arange(len(codes)), codes]).mean()
+            for c in (generated, tuned)
+        ]
         assert loss[1] < loss[0] - 0.01, (m, loss)
     first, second = _member(generated.arrays_, 0), _member(generated.arrays_, 1)
     assert not np.allclose(first[2], second[2])  # members read different rows
