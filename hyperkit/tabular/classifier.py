@@ -243,13 +243,13 @@ def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: 
     """
     if len(members[0]) == len(HINGE_LAYERS):
         tuned = _descend(members, [lr] * len(HINGE_LAYERS), _hinge_logits, x, codes, steps)
-        return [new if all(np.isfinite(a).all() for a in new) else old for new, old in zip(tuned, members)]
-    dense = [(a0 @ c0, b0, a1, c1, b1, w2, b2) for a0, c0, b0, a1, c1, b1, w2, b2 in members]
-    first_lr = lr * torch.tensor([((m[0] ** 2).sum() + (m[1] ** 2).sum()) / len(m[1]) for m in members],
-                                 dtype=torch.float32)[:, None, None]
-    tuned = _descend(dense, [first_lr] + [lr] * 6, _dense_logits, x, codes, steps)
-    return [(new[0], None, *new[1:]) if all(np.isfinite(a).all() for a in new) else old
-            for new, old in zip(tuned, members)]
+    else:
+        dense = [(a0 @ c0, b0, a1, c1, b1, w2, b2) for a0, c0, b0, a1, c1, b1, w2, b2 in members]
+        first_lr = lr * torch.tensor([((m[0] ** 2).sum() + (m[1] ** 2).sum()) / len(m[1]) for m in members],
+                                     dtype=torch.float32)[:, None, None]
+        tuned = [(new[0], None, *new[1:])
+                 for new in _descend(dense, [first_lr] + [lr] * 6, _dense_logits, x, codes, steps)]
+    return [new if all(a is None or np.isfinite(a).all() for a in new) else old for new, old in zip(tuned, members)]
 
 
 def _dense_logits(inputs, w0, b0, a1, c1, b1, w2, b2):
