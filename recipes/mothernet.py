@@ -120,23 +120,25 @@ class MotherNetConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+def _inputs(model: nn.Module, batch: TaskBatch, device: torch.device) -> tuple:
+    """A batch as its model reads it: prepared features ``(B, N, D)``, labels ``(B, N)``, and the
+    sizes ``(num_features, num_classes)`` an invariant model also takes (empty for the paper's).
+
+    The paper's model reads a fixed padded width, rescaled so a table's energy does not depend on
+    its feature count; the invariant one reads the real features only and needs no rescaling."""
+    invariant = isinstance(_unwrap(model), InvariantMotherNet)
+    num_features = torch.from_numpy(batch.num_features).to(device)
+    x = prepare_tables(torch.from_numpy(batch.x).to(device), num_features, batch.split, scale=not invariant)
+    sizes = (num_features, torch.from_numpy(batch.num_classes).to(device)) if invariant else ()
+    return x, torch.from_numpy(batch.y).to(device), sizes
+
+
 def table_loss(model: nn.Module, batch: TaskBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of each table's generated child on its test rows (the slots no class of the
     table occupies masked), and the number of correct test predictions."""
-    x = torch.from_numpy(batch.x).to(device)
-    y = torch.from_numpy(batch.y).to(device)
-    absent = ~torch.from_numpy(batch.slots).to(device)
-    num_features = torch.from_numpy(batch.num_features).to(device)
-    invariant = isinstance(_unwrap(model), InvariantMotherNet)
-    # The paper's model reads a fixed padded width, rescaled so a table's energy does not depend
-    # on its feature count; the invariant one reads the real features only and needs no rescaling.
-    x = prepare_tables(x, num_features, batch.split, scale=not invariant)
-    if invariant:
-        classes = torch.from_numpy(batch.num_classes).to(device)
-        logits = model(x[:, : batch.split], y[:, : batch.split], x[:, batch.split:], num_features, classes)
-        absent = absent[:, : logits.shape[-1]]
-    else:
-        logits = model(x[:, : batch.split], y[:, : batch.split], x[:, batch.split:])
+    x, y, sizes = _inputs(model, batch, device)
+    logits = model(x[:, : batch.split], y[:, : batch.split], x[:, batch.split:], *sizes)
+    absent = ~torch.from_numpy(batch.slots).to(device)[:, : logits.shape[-1]]  # an invariant model: C ≤ slots
     logits = logits.float().masked_fill(absent[:, None, :], float("-inf"))
     test = y[:, batch.split:]
     loss = F.cross_entropy(logits.flatten(0, 1), test.flatten())
@@ -220,13 +222,8 @@ class MotherNetRecipe(Recipe):
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """Generated child weights for a few prior tables (histograms ``weights/<child parameter>``)."""
         batch = self.prior.sample(4, 128, np.random.default_rng([self.config.train.seed, 10**9 + 1]))
-        model = _unwrap(module)
-        invariant = isinstance(model, InvariantMotherNet)
-        num_features = torch.from_numpy(batch.num_features)
-        x = prepare_tables(torch.from_numpy(batch.x), num_features, batch.split, scale=not invariant)
-        x, y = x.to(self.device), torch.from_numpy(batch.y).to(self.device)
-        sizes = (num_features.to(self.device), torch.from_numpy(batch.num_classes).to(self.device)) if invariant else ()
-        return {k: v.detach() for k, v in model(x[:, : batch.split], y[:, : batch.split], *sizes).items()}
+        x, y, sizes = _inputs(module, batch, self.device)
+        return {k: v.detach() for k, v in _unwrap(module)(x[:, : batch.split], y[:, : batch.split], *sizes).items()}
 
     @staticmethod
     def export(run: str | Path, path: str | Path, checkpoint: str | Path | None = None) -> Path:
