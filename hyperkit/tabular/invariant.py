@@ -373,8 +373,7 @@ class InvariantMotherNet(nn.Module):
     ) -> torch.Tensor:
         """Generate a child per table from its training rows and classify its test rows."""
         params = self(x_train, y_train, num_features, num_classes)
-        D = x_train.shape[-1]
-        mask = torch.arange(D, device=x_test.device) < (
-            num_features if num_features is not None else torch.full((len(x_test),), D)
-        )[:, None].to(x_test.device)
-        return child_logits(params, x_test * mask[:, None])
+        if num_features is not None:  # padding gets no weight; zero it too, so a NaN there cannot leak
+            real = torch.arange(x_test.shape[-1], device=x_test.device) < num_features.to(x_test.device)[:, None]
+            x_test = x_test * real[:, None]
+        return child_logits(params, x_test)
