@@ -3,36 +3,45 @@
 Describe any target network (:func:`describe`), generate all of its weights with one
 descriptor-conditioned :class:`Generator`, run the target with them (:func:`call`, :func:`vcall`)
 and start generation like PyTorch's default initialisation (:func:`init_statistics`).
+
+The public names are imported on first use (PEP 562): ``import hyperkit`` alone does not load
+torch, so the command line (``hyperkit --help``, ``hyperkit ls``) starts in a fraction of a second.
 """
 
-from hyperkit.binding import Generated, call, materialize, vcall
-from hyperkit.descriptors import (
-    AxisMap,
-    LayerDescription,
-    ParamInfo,
-    ParamSpec,
-    TargetSpec,
-    describe,
-    register_layer,
-)
-from hyperkit.generator import Generator
-from hyperkit.init import InitReport, init_statistics
-from hyperkit.registry import create_target, list_targets, register_target
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
+# public name -> the module that defines it
+_LAZY = {
+    "Generated": "hyperkit.binding", "call": "hyperkit.binding", "materialize": "hyperkit.binding",
+    "vcall": "hyperkit.binding",
+    "AxisMap": "hyperkit.descriptors", "LayerDescription": "hyperkit.descriptors",
+    "ParamInfo": "hyperkit.descriptors", "ParamSpec": "hyperkit.descriptors",
+    "TargetSpec": "hyperkit.descriptors", "describe": "hyperkit.descriptors",
+    "register_layer": "hyperkit.descriptors",
+    "Generator": "hyperkit.generator",
+    "InitReport": "hyperkit.init", "init_statistics": "hyperkit.init",
+    "create_target": "hyperkit.registry", "list_targets": "hyperkit.registry",
+    "register_target": "hyperkit.registry",
+    "MotherNetClassifier": "hyperkit.tabular",
+    "Run": "hyperkit.runs", "load_exported": "hyperkit.runs", "load_run": "hyperkit.runs",
+}
+
 
 def __getattr__(name: str):
-    # Imported on first use: scikit-learn adds about half a second to `import hyperkit`.
-    if name == "MotherNetClassifier":
-        from hyperkit.tabular import MotherNetClassifier
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return MotherNetClassifier
-    raise AttributeError(f"module 'hyperkit' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = [
-    "AxisMap", "Generated", "Generator", "MotherNetClassifier", "InitReport", "LayerDescription", "ParamInfo", "ParamSpec", "TargetSpec",
-    "call", "create_target", "describe", "init_statistics", "list_targets", "materialize",
-    "register_layer", "register_target", "vcall",
-]
+__all__ = sorted(_LAZY)

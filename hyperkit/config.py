@@ -25,9 +25,12 @@ import copy
 import dataclasses
 import difflib
 import importlib
+import importlib.util
 import inspect
+import itertools
 import os
 import re
+import sys
 import tempfile
 import types
 import typing
@@ -40,7 +43,8 @@ import yaml
 T = TypeVar("T")
 
 __all__ = [
-    "ConfigError", "from_dict", "instantiate", "load_config", "parse_overrides", "read_yaml",
+    "ConfigError", "copy_config", "from_dict", "import_path", "instantiate", "load_config", "packaged_config", "packaged_configs",
+    "parse_overrides", "read_yaml",
     "save_config", "to_dict", "to_yaml",
 ]
 
@@ -78,7 +82,8 @@ def read_yaml(path: str | os.PathLike, _seen: frozenset | None = None) -> dict:
     The CLI uses this to read the top-level ``recipe`` key before it knows which config class
     applies. An empty file gives ``{}``. A top-level ``base: other.yaml`` (relative to this file)
     reads that file first and deep-merges this one over it, so a ``debug`` variant states only
-    what it changes.
+    what it changes; ``base`` may also name a packaged config (``base: uhn/digits_mlp``), so a
+    config copied out of the package, or written from scratch, builds on the packaged ones.
 
     Args:
         path: the YAML file.
@@ -96,8 +101,8 @@ def read_yaml(path: str | os.PathLike, _seen: frozenset | None = None) -> dict:
     path = Path(path)
     if not path.is_file():
         where = "is a directory" if path.is_dir() else "does not exist"
-        raise ConfigError(f"config file {str(path)!r} {where} (resolved to {path.resolve()}); "
-                          "pass the path of a YAML file, e.g. recipes/configs/uhn/debug.yaml")
+        raise ConfigError(f"config file {str(path)!r} {where} (resolved to {path.resolve()}); pass the path "
+                          "of a YAML file, or a packaged config name such as uhn/digits_mlp-debug (`hyperkit ls`)")
     try:
         data = _load_yaml(path.read_text())
     except yaml.YAMLError as exc:
@@ -113,9 +118,89 @@ def read_yaml(path: str | os.PathLike, _seen: frozenset | None = None) -> dict:
     if not isinstance(base, str):
         raise ConfigError(f"{path}: 'base' must be the path of another YAML file, got {base!r}")
     base_path = path.parent / base
+    if not base_path.is_file() and packaged_config(base) is not None:
+        base_path = packaged_config(base)
+    elif not base_path.is_file():
+        same_file = [n for n in packaged_configs() if n.split("/")[-1] == Path(base).stem]
+        hint = (f"packaged configs of that file name: {', '.join(same_file)}; write e.g. base: {same_file[-1]}"
+                if same_file else f"name a YAML file relative to this one or a packaged config such as "
+                                  f"uhn/digits_mlp{_did_you_mean(base, packaged_configs())} (`hyperkit ls`)")
+        raise ConfigError(f"{path}: 'base: {base}' is neither a file ({base_path.resolve()} does not exist) "
+                          f"nor a packaged config; {hint}. `hyperkit cp CONFIG FILE` writes a copy that "
+                          "needs no base")
     if _seen and base_path.resolve() in _seen:
         raise ConfigError(f"{path}: 'base: {base}' makes a cycle of base files")
     return _merge(read_yaml(base_path, _seen=(_seen or frozenset()) | {path.resolve()}), data)
+
+
+def _packaged_folder() -> Path | None:
+    # The folder of hyperkit.recipes' YAML files, found without importing the recipes (and torch).
+    spec = importlib.util.find_spec("hyperkit.recipes")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) / "configs" if locations else None
+
+
+def packaged_configs(recipe: str | None = None) -> list[str]:
+    """Names of the configs that ship with hyperkit (``<recipe>/<variant>``), of one recipe or all.
+
+    Example:
+        >>> "uhn/digits_mlp" in packaged_configs()
+        True
+    """
+    folder = _packaged_folder()
+    if folder is None or not folder.is_dir():
+        return []
+    folders = [folder / recipe] if recipe else sorted(p for p in folder.iterdir() if p.is_dir())
+    return [f"{f.name}/{path.stem}" for f in folders for path in sorted(f.glob("*.yaml"))]
+
+
+def packaged_config(name: str | os.PathLike) -> Path | None:
+    """The YAML file of the packaged config ``name`` (``uhn/digits_mlp``), or ``None``."""
+    folder = _packaged_folder()
+    text = str(name)
+    if folder is None or ".." in Path(text).parts:
+        return None
+    path = folder / (text if text.endswith((".yaml", ".yml")) else f"{text}.yaml")
+    return path if path.is_file() else None
+
+
+def copy_config(source: str | os.PathLike, dest: str | os.PathLike, name: str | None = None,
+                force: bool = False) -> Path:
+    """Write a self-contained copy of a config to edit (``hyperkit cp``): its ``base:`` chain is
+    resolved into one file, so the copy works from any folder.
+
+    The copy keeps the comment lines that open ``source`` (what the config is for, the command that
+    runs it) and names where it came from.
+
+    Args:
+        source: the YAML file to copy (a packaged config's file: :func:`packaged_config`).
+        dest: the file to write, or an existing folder (the copy then takes ``source``'s file name).
+        name: how the source is named in the copy's header (a packaged name). Default: its path.
+        force: overwrite an existing ``dest`` file. Default: refuse.
+
+    Raises:
+        FileExistsError: ``dest`` exists and ``force`` is off.
+
+    Example:
+        >>> import tempfile
+        >>> copy = copy_config(packaged_config("uhn/digits_mlp-debug"), tempfile.mkdtemp())
+        >>> "base" in read_yaml(copy), read_yaml(copy)["recipe"]
+        (False, 'uhn')
+    """
+    source, dest = Path(source), Path(dest)
+    if dest.is_dir():
+        dest = dest / source.name
+    if dest.exists() and not force:
+        raise FileExistsError(f"{dest} exists; pass --force (force=True) to overwrite it, or name another file")
+    data = read_yaml(source)
+    opening = list(itertools.takewhile(lambda line: line.startswith("#"), source.read_text().splitlines()))
+    if name:  # the packaged config's own command now runs the copy
+        opening = [line.replace(f"hyperkit run {name}", f"hyperkit run {dest}") for line in opening]
+    text = "\n".join(opening + [f"# copied from {name or source} by `hyperkit cp` (its base: chain resolved)",
+                                 yaml.safe_dump(data, sort_keys=False, default_flow_style=False)])
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text)
+    return dest
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,6 +496,7 @@ def save_config(cfg: Any, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a config is as readable as any file
         with os.fdopen(fd, "w") as file:
             file.write(text)
             file.flush()
@@ -420,6 +506,12 @@ def save_config(cfg: Any, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,24 +719,63 @@ def _resolve_callable(name: str, registry: Registry) -> Callable[..., Any]:
 
 
 def _import_dotted(path: str, failure: str) -> Callable[..., Any]:
-    """Import ``a.b.C`` by importing the longest module prefix and walking the attributes."""
-    parts = path.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        try:
-            for attribute in parts[split:]:
-                obj = getattr(obj, attribute)
-        except AttributeError:
-            break
-        if callable(obj):
-            return obj
+    try:
+        obj = import_path(path)
+    except LookupError as err:
+        also = f"; {failure}" if failure else ""
+        raise ConfigError(f"unknown name {path!r}: not registered, and {err.args[0]}{also}") from None
+    if not callable(obj):
         raise ConfigError(f"{path!r} imports to a {type(obj).__name__}, which is not callable")
-    also = f"; {failure}" if failure else ""
-    raise ConfigError(f"unknown name {path!r}: not registered and not an importable dotted "
-                      f"path{also}")
+    return obj
+
+
+def import_path(path: str) -> Any:
+    """The object a dotted import path names: ``my_targets.res_mlp``, ``package.module.builder``.
+
+    The longest prefix of ``path`` that is a module is imported — with the working folder on the
+    import path, so a user's ``my_targets.py`` beside their config is found — and the rest is read
+    as attributes. Importing a module runs its registrations (``@register_target`` …), so the
+    names it registers work too from then on. This is the one resolver behind every registry
+    (:meth:`hyperkit.registry.Registry.get`) and :func:`instantiate`.
+
+    Raises:
+        LookupError: no module of that path imports, or it lacks the attribute; the message says
+            what was tried. An error raised *inside* a module that exists (a typo in the user's
+            file, a missing dependency of it) is raised as it is, with its traceback.
+
+    Example:
+        >>> import_path("fractions.Fraction")
+        <class 'fractions.Fraction'>
+        >>> import_path("fractions.Fractoin")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        LookupError: ... module 'fractions' has no attribute 'Fractoin' ...
+    """
+    folder = os.getcwd()
+    if folder not in sys.path and "" not in sys.path:
+        sys.path.insert(0, folder)  # as `python -m` does; the console script's path lacks it
+    parts, tried = path.split("."), []
+    for split in range(len(parts) - 1, 0, -1):
+        name = ".".join(parts[:split])
+        try:
+            obj = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name is None or not (name == err.name or name.startswith(err.name + ".")):
+                raise  # the module exists but something it imports does not
+            tried.append(f"no module {name!r}")
+            continue
+        for depth, attribute in enumerate(parts[split:]):
+            if not hasattr(obj, attribute):
+                owner = ".".join(parts[:split + depth])
+                tried.append(f"module {owner!r} ({getattr(sys.modules.get(owner), '__file__', owner)}) has no "
+                             f"attribute {attribute!r}" + _did_you_mean(attribute, [a for a in dir(obj)
+                                                                                     if not a.startswith("_")]))
+                break
+            obj = getattr(obj, attribute)
+        else:
+            return obj
+        break
+    raise LookupError(f"{path!r} does not import: {'; '.join(tried) or 'it names no module'} (searched the "
+                      f"working folder {folder} and the installed packages)")
 
 
 def _check_arguments(target: Callable[..., Any], name: str, kwargs: dict) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
-import torch.nn as nn
+from hyperkit.config import _did_you_mean, import_path
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 
 class Registry:
@@ -23,6 +26,7 @@ class Registry:
 
     def __init__(self, kind: str, on_lookup: Callable[[], None] | None = None):
         self.kind, self._on_lookup, self._entries = kind, on_lookup, {}
+        self.plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
         Registry.instances.append(self)
 
     def register(self, fn: Callable | None = None, *, name: str | None = None):
@@ -42,16 +46,40 @@ class Registry:
         """Remove ``name`` and return its builder (to register a changed one under the same name,
         or to undo a registration); a KeyError lists the registered names."""
         if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(sorted(self._entries))}")
+            raise KeyError(self._unknown(name))
         return self._entries.pop(name)
 
     def get(self, name: str) -> Callable:
-        """The builder registered as ``name``; a KeyError lists the registered names."""
+        """The builder registered as ``name``, or the callable a dotted import path names.
+
+        A name with a dot that is not registered (``my_targets.res_mlp``) is imported by
+        :func:`hyperkit.config.import_path`, with the working folder on the import path; importing
+        the module runs its registrations, so the names it registers work from then on.
+
+        Raises:
+            KeyError: an unknown name (with the registered names and a did-you-mean), or a dotted
+                path that does not import (with what was tried).
+        """
         if self._on_lookup:
             self._on_lookup()
-        if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {', '.join(sorted(self._entries))}")
-        return self._entries[name]
+        if name in self._entries:
+            return self._entries[name]
+        if not isinstance(name, str) or "." not in name:
+            raise KeyError(self._unknown(name))
+        try:
+            builder = import_path(name)
+        except LookupError as err:
+            raise KeyError(f"unknown {self.kind} {name!r}: it is not registered, and {err.args[0]}") from None
+        if not callable(builder):
+            raise KeyError(f"{self.kind} {name!r} imports to a {type(builder).__name__}, which is not callable; "
+                           f"name a builder function or class")
+        return builder
+
+    def _unknown(self, name: str) -> str:
+        names = sorted(self._entries)
+        return (f"unknown {self.kind} {name!r}{_did_you_mean(name, names)}; registered {self.plural}: "
+                f"{', '.join(names)}; or name your own builder by its import path, e.g. "
+                f"my_module.my_{self.kind.replace(' ', '_')} (a my_module.py in the working folder)")
 
     def names(self, pattern: str | None = None) -> list[str]:
         """Sorted registered names, optionally filtered by a glob ``pattern`` ("gcn*")."""
@@ -79,6 +107,7 @@ def register_target(fn: Callable[..., nn.Module] | None = None, *, name: str | N
         ValueError: if the name is already registered.
 
     Example:
+        >>> import torch.nn as nn
         >>> @register_target
         ... def mlp_doc_example(in_features=4, num_classes=3):
         ...     return nn.Sequential(nn.Linear(in_features, 8), nn.ReLU(), nn.Linear(8, num_classes))

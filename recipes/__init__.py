@@ -14,11 +14,15 @@ Example:
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hyperkit.config import ConfigError, load_config, read_yaml
-from hyperkit.engine.trainer import Recipe
+from hyperkit.config import ConfigError, _did_you_mean, load_config, packaged_config, packaged_configs, read_yaml
 from hyperkit.registry import Registry
+
+if TYPE_CHECKING:
+    from hyperkit.engine.trainer import Recipe
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -38,20 +42,34 @@ def register_recipe(cls: type[Recipe]) -> type[Recipe]:
 
 def list_configs(recipe: str | None = None) -> list[str]:
     """Packaged config names (``<recipe>/<variant>``), optionally of one recipe."""
-    folders = [CONFIG_DIR / recipe] if recipe else sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir())
-    return [f"{folder.name}/{path.stem}" for folder in folders for path in sorted(folder.glob("*.yaml"))]
+    return packaged_configs(recipe)
+
+
+def recipe_summaries() -> dict[str, str]:
+    """``{recipe: the first paragraph of its module's docstring}`` for the packaged recipes, read from
+    the source files without importing them (``hyperkit ls`` starts without torch)."""
+    summaries = {}
+    for folder in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir()):
+        source = Path(__file__).parent / f"{folder.name}.py"
+        doc = ast.get_docstring(ast.parse(source.read_text())) if source.is_file() else None
+        paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+        summaries[folder.name] = paragraph.split(": ", 1)[-1]
+    return summaries
 
 
 def config_path(name: str | Path) -> Path:
     """The YAML file of a path, or of a packaged config name such as ``uhn/digits_mlp``."""
     path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.is_file():
         return path
-    packaged = CONFIG_DIR / f"{name}.yaml"
-    if packaged.is_file():
+    packaged = packaged_config(name)
+    if packaged is not None:
         return packaged
-    raise ConfigError(f"no config file {str(name)!r} and no packaged config of that name; packaged configs: "
-                      f"{', '.join(list_configs())} (see `hyperkit ls`)")
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path  # read_yaml says what is wrong with it
+    names = list_configs()
+    raise ConfigError(f"no config file {str(name)!r} and no packaged config of that name"
+                      f"{_did_you_mean(name, names)}; packaged configs: {', '.join(names)} (see `hyperkit ls`)")
 
 
 def load_recipe(name: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
@@ -76,4 +94,4 @@ def load_recipe(name: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return cls(config)
 
 
-__all__ = ["CONFIG_DIR", "RECIPES", "config_path", "list_configs", "load_recipe", "register_recipe"]
+__all__ = ["CONFIG_DIR", "RECIPES", "config_path", "list_configs", "load_recipe", "recipe_summaries", "register_recipe"]

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hyperkit.registry import Registry
+
 __all__ = ["Prior", "TaskBatch", "argmax_classes", "boolean_task", "gp_task", "tree_task", "mlp_task", "to_classes"]
 
 _ACTIVATIONS = {
@@ -245,7 +247,31 @@ def _make_skewed(x: np.ndarray, rng: np.random.Generator, share: float) -> np.nd
     return out
 
 
-_FAMILIES = {"mlp": mlp_task, "gp": gp_task, "boolean": boolean_task, "tree": tree_task}
+TASK_FAMILIES = Registry("prior family")
+for _name, _task in {"mlp": mlp_task, "gp": gp_task, "boolean": boolean_task, "tree": tree_task}.items():
+    TASK_FAMILIES.register(_task, name=_name)
+
+
+def register_task_family(fn=None, *, name: str | None = None):
+    """Register a task family that :class:`Prior` ``weights`` can name (as ``mlp`` or ``tree``).
+
+    A family is a function ``(num_rows, num_features, rng, num_latents=1) -> (x, latent)`` with
+    ``x`` of shape ``(num_rows, num_features)`` and ``latent`` of shape ``(num_rows,)`` when
+    ``num_latents`` is 1, else ``(num_rows, num_latents)``: the prior cuts the latent into classes
+    (or labels each row by its largest latent). A config may also name a
+    family by its import path (``my_prior.ring_task``) without registering it.
+
+    Example:
+        >>> @register_task_family
+        ... def ring_doc_example(num_rows, num_features, rng, num_latents=1):
+        ...     x = rng.normal(size=(num_rows, num_features))
+        ...     radius = np.linalg.norm(x, axis=1)
+        ...     return x, radius if num_latents == 1 else x[:, :num_latents] * radius[:, None]
+        >>> Prior(weights={"ring_doc_example": 1.0}).sample(2, 32, np.random.default_rng(0)).x.shape
+        (2, 32, 100)
+        >>> _ = TASK_FAMILIES.unregister("ring_doc_example")
+    """
+    return TASK_FAMILIES.register(fn, name=name)
 
 
 def _make_categorical(x: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
@@ -268,7 +294,8 @@ class Prior:
             multi-class-capable tasks are binary, the rest uniform over 3 .. ``max_classes`` (output
             slot ``c`` is only trained by tasks with more than ``c`` classes, so many-class tasks
             must be common).
-        weights: sampling weights of the families ``mlp``, ``gp``, ``boolean``.
+        weights: sampling weights of the task families: ``mlp``, ``gp``, ``boolean``, ``tree``, one
+            registered with :func:`register_task_family`, or the import path of one.
         binary_fraction: share of binary tasks among ``mlp`` and ``gp`` tasks.
         argmax_fraction: share of the multi-class ``mlp`` and ``gp`` tasks whose classes are the
             largest of ``C`` latents (unordered regions) instead of bands of one latent.
@@ -307,9 +334,13 @@ class Prior:
     batch_width: bool = False
 
     def __post_init__(self):
-        unknown = set(self.weights) - set(_FAMILIES)
-        if unknown or not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
-            raise ValueError(f"prior weights must be non-negative numbers for {', '.join(map(repr, _FAMILIES))} "
+        for name in self.weights:
+            try:
+                TASK_FAMILIES.get(name)
+            except KeyError as err:
+                raise ValueError(f"prior weights: {err.args[0]}") from None
+        if not self.weights or min(self.weights.values()) < 0 or sum(self.weights.values()) <= 0:
+            raise ValueError(f"prior weights must be non-negative numbers for {', '.join(map(repr, TASK_FAMILIES.names()))} "
                              f"with a positive sum; got {self.weights}")
         shares = {"binary_fraction": self.binary_fraction, "argmax_fraction": self.argmax_fraction,
                   "slot_fraction": self.slot_fraction, "irrelevant_probability": self.irrelevant_probability,
@@ -343,7 +374,7 @@ class Prior:
         binary = self.max_classes == 2 or rng.random() < self.binary_fraction
         num_classes = 2 if binary else int(rng.integers(3, self.max_classes + 1))
         argmax = not binary and rng.random() < self.argmax_fraction
-        task = _FAMILIES[family]
+        task = TASK_FAMILIES.get(family)
         x, latent = task(num_rows, num_features, rng, num_latents=num_classes if argmax else 1)
         if argmax:
             y, present = argmax_classes(latent, rng)

@@ -418,8 +418,8 @@ def test_instantiate_unknown_name_lists_registered_names():
         instantiate({"name": "mlp_tny"}, REGISTRY)
     assert message(excinfo) == ("unknown name 'mlp_tny'; registered names: cnn_digits, collect, "
                                 "mlp_tiny (did you mean 'mlp_tiny'?)")
-    with pytest.raises(ConfigError, match="not registered and not an importable dotted path; "
-                                          "registered names: cnn_digits"):
+    with pytest.raises(ConfigError, match=r"not registered, and 'no_such_package.Thing' does not import: no "
+                                          r"module 'no_such_package' \(searched .*\); registered names: cnn_digits"):
         instantiate("no_such_package.Thing", REGISTRY)
     with pytest.raises(ConfigError, match="'math.pi' imports to a float, which is not callable"):
         instantiate("math.pi", REGISTRY)

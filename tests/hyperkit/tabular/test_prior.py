@@ -113,8 +113,11 @@ def test_boolean_features_are_binary_and_categorical_columns_integer():
 
 
 def test_bad_prior_arguments_are_refused():
-    with pytest.raises(ValueError, match="'mlp', 'gp', 'boolean'"):
+    with pytest.raises(ValueError, match="unknown prior family 'forest'; registered prior families: boolean, gp, "
+                                         "mlp, tree; or name your own"):
         Prior(weights={"forest": 1.0})
+    with pytest.raises(ValueError, match="must be non-negative"):
+        Prior(weights={"mlp": -1.0})
     with pytest.raises(ValueError, match="max_classes >= 2"):
         Prior(max_classes=1)
 
