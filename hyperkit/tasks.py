@@ -34,7 +34,7 @@ from hyperkit.registry import TARGETS, create_target
 
 __all__ = ["Batch", "GraphTask", "Task", "TensorTask", "build_target", "check_feed", "classification_loss",
            "epoch_indices", "evaluate_classifier",
-           "make_task"]
+           "make_task", "resolve_target"]
 
 
 @dataclass
@@ -105,6 +105,11 @@ class Task:
         """Task descriptor fields for :func:`hyperkit.describe`."""
         return {"num_classes": self.num_classes, "input_size": self.input_size, "output_size": self.num_classes}
 
+    def input_format(self) -> dict:
+        """How raw data becomes a target's inputs, as plain data (saved by ``hyperkit export``):
+        ``kind`` (``image``, ``sequence``, ``graph``) and what that kind needs."""
+        raise NotImplementedError
+
     def batch(self, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> Batch:
         """This rank's share of global training batch ``step``."""
         raise NotImplementedError
@@ -148,6 +153,25 @@ class TensorTask(Task):
                     "num_classes": self.num_classes}
         return {"vocab_size": self.data.vocab_size, "num_classes": self.num_classes}
 
+    def input_format(self) -> dict:
+        """Images: ``shape`` ``[C, H, W]`` and the per-channel ``mean`` and ``std`` the loader
+        standardised with (a raw image ``r`` is fed as ``(r - mean[c]) / std[c]``; ``None`` when
+        the data did not record them). Sequences: token ids ``(N, seq_len)``, 0 is padding, ids
+        below ``vocab_size``.
+
+        Example:
+            >>> from hyperkit.data import digits
+            >>> fmt = make_task(digits()).input_format()
+            >>> fmt["kind"], fmt["shape"], round(fmt["std"][0], 2)
+            ('image', [1, 8, 8], 6.02)
+        """
+        if self.kind == "image":
+            mean, std = self.data.mean, self.data.std
+            return {"kind": "image", "shape": list(self.data.input_shape),
+                    "mean": None if mean is None else list(mean), "std": None if std is None else list(std)}
+        return {"kind": "sequence", "seq_len": self.data.seq_len, "vocab_size": self.data.vocab_size,
+                "padding_id": 0}
+
     def batch(self, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> Batch:
         ids = _shard(epoch_indices(step, batch_size, self.num_train, seed), rank, world_size)
         ids = ids.to(self.train_y.device)
@@ -183,6 +207,11 @@ class GraphTask(Task):
 
     def target_arguments(self) -> dict[str, int]:
         return {"in_channels": self.input_size, "in_features": self.input_size, "num_classes": self.num_classes}
+
+    def input_format(self) -> dict:
+        """Node features ``(N, num_features)`` as the loader gives them (not rescaled) and
+        ``edge_index`` ``(2, E)`` with every edge in both directions."""
+        return {"kind": "graph", "num_features": self.input_size}
 
     def batch(self, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> Batch:
         if batch_size >= self.num_train:  # full batch: every training node, in a fixed order
@@ -231,21 +260,43 @@ def build_target(spec: str | Mapping, task: Task) -> nn.Module:
         >>> build_target({"name": "gcn_small", "hidden_channels": 8}, make_task(sbm(num_nodes=30)))
         GCN(...)
     """
+    name, kwargs = resolve_target(spec, task)
+    try:
+        return create_target(name, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"target {name!r}: {err}; its builder takes {sorted(_named_arguments(name))} and "
+                          "the target class's own arguments") from None
+
+
+def resolve_target(spec: str | Mapping, task: Task) -> tuple[str, dict]:
+    """The builder name and every keyword argument :func:`build_target` passes it: the spec's
+    own plus the sizes taken from the data, so ``create_target(name, **kwargs)`` rebuilds the
+    target without the data (what ``hyperkit export`` saves).
+
+    Raises:
+        ConfigError: for a malformed spec or an unknown target.
+
+    Example:
+        >>> from hyperkit.data import digits
+        >>> resolve_target({"name": "mlp_digits", "hidden": [16]}, make_task(digits()))
+        ('mlp_digits', {'hidden': [16], 'in_features': 64, 'num_classes': 10})
+    """
     name, kwargs = (spec, {}) if isinstance(spec, str) else (spec.get("name"), {k: v for k, v in spec.items() if k != "name"})
     if not isinstance(name, str):
         raise ConfigError(f"target must be a name or a mapping with a 'name' key, got {spec!r}")
+    named = _named_arguments(name)
+    sizes = {k: v for k, v in task.target_arguments().items() if k in named and k not in kwargs}
+    return name, {**kwargs, **sizes}
+
+
+def _named_arguments(name: str) -> set[str]:
+    """The arguments the builder of target ``name`` names (not its ``**kwargs``)."""
     try:
         builder = TARGETS.get(name)
     except KeyError as err:
         raise ConfigError(f"target: {err.args[0]}") from None
-    named = {p.name for p in inspect.signature(builder).parameters.values()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    sizes = {k: v for k, v in task.target_arguments().items() if k in named and k not in kwargs}
-    try:
-        return create_target(name, **kwargs, **sizes)
-    except TypeError as err:
-        raise ConfigError(f"target {name!r}: {err}; its builder takes {sorted(named)} and the target "
-                          "class's own arguments") from None
+    return {p.name for p in inspect.signature(builder).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def check_feed(model: Callable[..., torch.Tensor], task: Task, name: str = "target") -> None:

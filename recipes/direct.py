@@ -10,6 +10,7 @@ import torch.nn as nn
 from hyperkit.tasks import Task
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe
+from hyperkit.runs import Network
 
 
 @register_recipe
@@ -21,3 +22,7 @@ class Direct(SupervisedRecipe):
 
     def build_module(self, target: nn.Module, task: Task) -> nn.Module:
         return target
+
+    def targets(self, module: nn.Module) -> dict[str, Network]:
+        """The trained target itself."""
+        return {"target": self.network(module)}

@@ -32,6 +32,7 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import read_scalars
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
+from hyperkit.runs import trained_weights
 from hyperkit.tabular.classifier import build_model, save_pretrained
 from hyperkit.tabular.invariant import InvariantMotherNet
 from hyperkit.tabular.model import prepare_tables
@@ -241,10 +242,7 @@ class MotherNetRecipe(Recipe):
         config = from_dict(MotherNetConfig, state["config"], source=str(checkpoint))
         arguments = config.model.arguments(config.prior)
         model = build_model(arguments)
-        if "ema" in state:  # trained with train.ema_decay: the averaged weights are the result
-            weights = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
-        else:
-            weights = state["module"]
+        weights = trained_weights(state)  # the moving average when trained with train.ema_decay
         model.load_state_dict({k.removeprefix("model."): v for k, v in weights.items()})
         info = {"step": state["step"], "train_seconds": round(_logged_seconds(run, state["step"]), 1),
                 "source": f"{run.name}/checkpoints/{checkpoint.name}", "config": state["config"]}

@@ -29,7 +29,8 @@ from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedRecipe, check_label_smoothing, check_target_weight_decay, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
 from hyperkit.engine.trainer import TrainConfig
-from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier
+from hyperkit.runs import Network
+from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier, resolve_target
 
 
 @dataclass
@@ -87,6 +88,12 @@ class GeneratedTargets(nn.Module):
             decay_generated(p, self.weight_decay / len(indices))
         return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(indices, params, inputs)]
 
+    def materialize(self) -> list[nn.Module]:
+        """Every target as a standalone copy holding its generated weights, in order."""
+        with torch.no_grad():
+            params = self.generator.generate_many(self.specs)
+        return [hyperkit.materialize(target, p) for target, p in zip(self.targets, params)]
+
     def evaluate(self, indices: list[int], tasks: list[Task], batch_size: int) -> list[float]:
         """Test accuracy of targets ``indices``, target ``indices[k]`` on ``tasks[k]``."""
         params = self.generator.generate_many([self.specs[i] for i in indices])
@@ -100,6 +107,10 @@ class MultiModel(SupervisedRecipe):
 
     name = "multi_model"
     config_class = MultiModelConfig
+    # One target builder makes every member of a family, so every step uses the same generator
+    # parameters (checked for each member of the packaged families); a family whose members mix
+    # layer kinds (with and without convolutions, say) would need False, as multi_task.
+    static_graph = True
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
@@ -160,3 +171,11 @@ class MultiModel(SupervisedRecipe):
         """Generated weights of the first seen architecture."""
         first = self.index["seen"][0]
         return {name: value.detach() for name, value in module.generator(module.specs[first]).items()}
+
+    def targets(self, module: nn.Module) -> dict[str, Network]:
+        """Every member of the family, seen and held out, by its name, in the order of
+        ``module.targets`` (seen, interpolation, extrapolation)."""
+        members = [m for group in self.groups.values() for m in group]
+        return {m.name: Network(network, *resolve_target({"name": m.target, **dict(m.arguments)}, self.task),
+                                self.task.input_format())
+                for m, network in zip(members, module.materialize())}

@@ -29,7 +29,8 @@ from hyperkit.recipes import register_recipe
 from hyperkit.recipes.multi_model import GeneratedTargets
 from hyperkit.recipes.supervised import check_label_smoothing, check_target_weight_decay, load_task
 from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
-from hyperkit.tasks import build_target, check_feed, classification_loss
+from hyperkit.runs import Network
+from hyperkit.tasks import build_target, check_feed, classification_loss, resolve_target
 
 
 @dataclass
@@ -65,6 +66,9 @@ class MultiTask(Recipe):
 
     name = "multi_task"
     config_class = MultiTaskConfig
+    # The tasks a step draws pick which generator parameters take part (the encoding of an axis
+    # only one task's layers have), so under torchrun DDP looks for unused ones every step.
+    static_graph = False
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
@@ -113,6 +117,11 @@ class MultiTask(Recipe):
         metrics = {f"{t.name}_accuracy": a for t, a in zip(self.config.tasks, accuracies)}
         metrics["accuracy"] = float(np.mean(accuracies))
         return metrics
+
+    def targets(self, module: nn.Module) -> dict[str, Network]:
+        """Every task's target holding its generated weights, by task name."""
+        return {t.name: Network(network, *resolve_target(t.target, task), task.input_format())
+                for t, task, network in zip(self.config.tasks, self.tasks, module.materialize())}
 
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """Generated weights of every task's target (tags ``weights/<task>/<parameter>``)."""

@@ -26,6 +26,7 @@ from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
 from hyperkit.recipes.uhn import GeneratorConfig
 from hyperkit.recursive import GeneratorChain, init_chain
+from hyperkit.runs import Network
 from hyperkit.tasks import Task, classification_loss
 
 
@@ -135,3 +136,8 @@ class Recursive(SupervisedRecipe):
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """The generated task-network weights (histograms ``weights/<parameter>``)."""
         return {name: value.detach() for name, value in module.chain().items()}
+
+    def targets(self, module: nn.Module) -> dict[str, Network]:
+        """The task network holding the weights the chain generates."""
+        with torch.no_grad():
+            return {"target": self.network(hyperkit.materialize(module.target, module.chain()))}

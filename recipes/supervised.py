@@ -12,7 +12,9 @@ from hyperkit.config import ConfigError
 from hyperkit.data import load_dataset
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.trainer import Recipe, TrainConfig
-from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier, make_task
+from hyperkit.runs import Network
+from hyperkit.tasks import (Task, build_target, check_feed, classification_loss, evaluate_classifier, make_task,
+                            resolve_target)
 
 
 @dataclass
@@ -97,3 +99,8 @@ class SupervisedRecipe(Recipe):
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:
         return evaluate_classifier(module, self.task, self.config.train.eval_batch_size)
+
+    def network(self, module: nn.Module) -> Network:
+        """``module``, a network of this run's target architecture, with the builder, arguments and
+        input format that go with it (what :meth:`targets` returns)."""
+        return Network(module, *resolve_target(self.config.target, self.task), self.task.input_format())

@@ -21,6 +21,7 @@ from hyperkit.config import ConfigError, to_dict
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.recipes import register_recipe
 from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
+from hyperkit.runs import Network
 from hyperkit.tasks import Task
 
 
@@ -110,3 +111,7 @@ class UHN(SupervisedRecipe):
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """The generated target weights (histogram tags ``weights/<target parameter>``)."""
         return {name: value.detach() for name, value in module.weights().items()}
+
+    def targets(self, module: nn.Module) -> dict[str, Network]:
+        """The target holding the generated weights."""
+        return {"target": self.network(module.materialize())}

@@ -74,18 +74,22 @@ def stratified_split(labels: np.ndarray, train_fraction: float,
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def standardize_images(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Standardise both splits per channel with the training split's mean and std.
+def standardize_images(train: np.ndarray, test: np.ndarray
+                       ) -> tuple[torch.Tensor, torch.Tensor, tuple[float, ...], tuple[float, ...]]:
+    """Standardise both splits per channel with the training split's mean and std; also return
+    that mean and std (raw images for a trained network need the same transform).
 
     Shapes:
-        train ``(N_train, C, H, W)``, test ``(N_test, C, H, W)`` of any numeric dtype → float32.
+        train ``(N_train, C, H, W)``, test ``(N_test, C, H, W)`` of any numeric dtype → float32;
+        mean and std: ``C`` floats each.
     """
     train64 = train.astype(np.float64)
     mean = train64.mean(axis=(0, 2, 3), keepdims=True)
     # A constant channel has std 0; flooring it keeps the output finite (it becomes all zeros).
     std = np.maximum(train64.std(axis=(0, 2, 3), keepdims=True), 1e-8)
     train_out, test_out = (((images - mean) / std).astype(np.float32) for images in (train64, test))
-    return torch.from_numpy(train_out), torch.from_numpy(test_out)
+    statistics = tuple(float(v) for v in mean.ravel()), tuple(float(v) for v in std.ravel())
+    return torch.from_numpy(train_out), torch.from_numpy(test_out), *statistics
 
 
 def int64_tensor(values: np.ndarray) -> torch.Tensor:

@@ -190,6 +190,6 @@ def _image_data(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
         if len(labels) and not 0 <= labels.min() <= labels.max() < num_classes:
             raise ValueError(f"labels range over [{labels.min()}, {labels.max()}], expected "
                              f"0 .. {num_classes - 1}; the files do not hold this dataset")
-    train_x, test_x = standardize_images(train_x, test_x)
+    train_x, test_x, mean, std = standardize_images(train_x, test_x)
     return ImageData(train_x, int64_tensor(train_y), test_x, int64_tensor(test_y),
-                     num_classes=num_classes, input_shape=tuple(train_x.shape[1:]))
+                     num_classes=num_classes, input_shape=tuple(train_x.shape[1:]), mean=mean, std=std)

@@ -52,6 +52,10 @@ class ImageData(_TensorFields):
         test_y: test labels.
         num_classes: number of classes.
         input_shape: ``(C, H, W)`` of one image.
+        mean: per-channel mean of the raw training images, which the loader subtracted
+            (``None``: not recorded, e.g. data built by hand).
+        std: per-channel standard deviation it divided by: a raw image ``r`` is fed as
+            ``(r - mean[c]) / std[c]`` in each channel ``c``.
 
     Shapes:
         - **train_x** ``(N_train, C, H, W)`` float32, **train_y** ``(N_train,)`` int64
@@ -70,6 +74,8 @@ class ImageData(_TensorFields):
     test_y: torch.Tensor
     num_classes: int
     input_shape: tuple[int, int, int]
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
 
 @dataclass(repr=False)

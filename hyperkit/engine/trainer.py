@@ -32,7 +32,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 import torch.distributed as dist
@@ -61,6 +61,9 @@ from hyperkit.engine.precision import autocast_context, make_grad_scaler
 from hyperkit.engine.progress import ProgressBar
 from hyperkit.engine.schedule import build_optimizer, cosine_with_warmup
 from hyperkit.engine.tensorboard import Logger
+
+if TYPE_CHECKING:
+    from hyperkit.runs import Network
 
 __all__ = ["NonFiniteLoss", "Recipe", "TrainConfig", "train"]
 
@@ -138,10 +141,11 @@ class TrainConfig:
             raise ConfigError(f"{source}.grad_clip must be positive or null, got {self.grad_clip}")
 
 
-# Settings a resumed run may change: they do not alter the weights a step produces.
+# Settings a resumed run may change: they do not alter the weights a step produces. The thread
+# count and the device do (the order of a sum's terms changes its rounding), so they are refused.
 _RESUMABLE_CHANGES = {"out", "train.steps", "train.eval_every", "train.log_every", "train.histogram_every",
-                      "train.checkpoint_every", "train.keep_checkpoints", "train.progress", "train.threads",
-                      "train.max_nonfinite", "train.eval_batch_size", "train.device"}
+                      "train.checkpoint_every", "train.keep_checkpoints", "train.progress",
+                      "train.max_nonfinite", "train.eval_batch_size"}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -155,11 +159,14 @@ class Recipe:
     The config must have ``out`` (the run folder) and ``train`` (a :class:`TrainConfig`).
 
     Methods to implement: :meth:`setup`, :meth:`loss`, :meth:`evaluate`; optionally
-    :meth:`prepare`, :meth:`weights`, :meth:`hparams`.
+    :meth:`prepare`, :meth:`weights`, :meth:`hparams`, :meth:`targets`.
     """
 
     name: ClassVar[str]
     config_class: ClassVar[type]
+    # Whether every step uses the same parameters. Set False where steps differ (multi-task: the
+    # tasks a step draws pick which generator parameters take part); see `_Run._wrap`.
+    static_graph: ClassVar[bool] = True
 
     def __init__(self, config: Any):
         self.config = config
@@ -175,7 +182,8 @@ class Recipe:
 
     def loss(self, module: nn.Module, step: int, info: DistributedInfo) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """This rank's loss for global step ``step`` and extra metrics to log (``train/<key>``).
-        ``module`` may be wrapped in ``DistributedDataParallel``: call it, do not reach inside."""
+        ``module`` may be wrapped in ``DistributedDataParallel``: call it once, do not reach
+        inside, and compute the loss from what the call returns."""
         raise NotImplementedError
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:
@@ -193,6 +201,12 @@ class Recipe:
     def hparams(self) -> dict[str, Any]:
         """Hyperparameters for TensorBoard's HPARAMS tab; default: the whole config."""
         return to_dict(self.config)
+
+    def targets(self, module: nn.Module) -> dict[str, Network]:
+        """The standalone networks a trained ``module`` yields, by name, each with the builder and
+        arguments that rebuild it (``hyperkit export``, :func:`hyperkit.load_run`); called after
+        :meth:`setup`, on the unwrapped module. Default: none."""
+        return {}
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -277,6 +291,9 @@ class _Run:
         self.step, self.skipped, self.seconds_before = 0, 0, 0.0
         if previous is not None:
             self._restore(previous)
+        if info.is_main and resume:
+            print(f"resumed from step {self.step} ({previous}), training to step {cfg.steps}" if previous else
+                  f"--resume: no checkpoint in {self.out / 'checkpoints'}; starting a fresh run", flush=True)
         # Events a killed run logged after its last checkpoint are hidden (those at `step` came before it).
         self.logger = Logger(self.out if info.is_main else None, info.rank,
                              purge_step=self.step + 1 if previous else 0)
@@ -303,12 +320,24 @@ class _Run:
         set_rng_state(state["rng"][min(self.info.rank, len(state["rng"]) - 1)])
 
     def _wrap(self) -> nn.Module:
+        """The module in ``DistributedDataParallel`` under torchrun; as it is otherwise.
+
+        A generator has parameters a given target never uses (e.g. kernel-position encodings for
+        an MLP), whose gradients DDP must not wait for. With ``Recipe.static_graph`` that set is
+        the same every step and DDP records it in the first one. Otherwise
+        ``find_unused_parameters`` walks each step's graph back from the module's outputs: a
+        parameter unused on one rank adds a zero gradient to the average, and one unused on every
+        rank keeps ``grad=None``, as in a single process, so AdamW leaves it alone. That
+        bookkeeping is why DDP is kept rather than an all-reduce of the gradients after
+        ``backward``, which would need it too and would lose DDP's overlap of communication with
+        the backward pass; the walk costs little beside a step.
+        """
         if not self.info.is_distributed:
             return self.module
-        # static_graph: a generator has parameters a given target never uses (e.g. kernel-position
-        # encodings for an MLP); the set is fixed for a run, which static_graph lets DDP rely on.
         device_ids = [self.info.device.index] if self.info.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids, static_graph=True)
+        static = self.recipe.static_graph
+        return nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids, static_graph=static,
+                                                   find_unused_parameters=not static)
 
     @property
     def evaluated(self) -> nn.Module:

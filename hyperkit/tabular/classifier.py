@@ -5,7 +5,9 @@ small plain MLP, and ``predict`` / ``predict_proba`` use only that child (with `
 ``k`` steps of gradient descent on the training rows then refine the generated child). The
 preprocessing (imputation of missing values by the training mean, standardisation with training
 statistics, optionally a quantile transform, PCA when there are more features than the model
-reads) is fitted on the training rows and applied identically at predict time.
+reads) is fitted on the training rows and applied identically at predict time. A pandas
+DataFrame's columns (text, booleans, dates, categories) are first turned into numbers by
+:class:`~hyperkit.tabular.columns.ColumnEncoder`, fitted on the training rows too.
 
 Example:
     >>> from sklearn.datasets import load_iris
@@ -21,6 +23,8 @@ import contextlib
 import functools
 import math
 import numbers
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +34,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from hyperkit.tabular.invariant import HingeFeatures, InvariantMotherNet
 from hyperkit.tabular.model import MotherNet
@@ -314,6 +318,11 @@ class _Ensemble(nn.Module):
         return torch.stack([m(x).softmax(-1) for m in self.members]).mean(0).log()
 
 
+def _is_frame(X) -> bool:
+    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas was imported: no import here
+    return pandas is not None and isinstance(X, pandas.DataFrame)
+
+
 class MotherNetClassifier(ClassifierMixin, BaseEstimator):
     """Tabular classification by one forward pass of a pretrained hypernetwork (MotherNet).
 
@@ -345,13 +354,21 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
     Limits: an invariant model (the shipped one) reads any number of features and classes; the
     paper's model at most ``model.max_classes`` classes (more is an error) and reduces tables with
     more than ``model.max_features`` features to that many principal components fitted on the
-    training rows. Features must be numeric (encode categories first); NaN means missing.
+    training rows.
+
+    Input: a NumPy array of numbers (NaN means missing), or a pandas DataFrame with number,
+    boolean, text, categorical and date columns, encoded by the rule of
+    :mod:`hyperkit.tabular.columns` (text one-hot, dates as days, …) fitted on the training rows;
+    a DataFrame's columns are then matched by name at predict time, in any order.
 
     Attributes:
         classes_: the class labels, sorted.
         child_: the generated classifier, a plain ``nn.Module`` mapping preprocessed features
             (:meth:`preprocess`) to log-probabilities over ``classes_``.
-        n_features_in_: number of input features.
+        n_features_in_: number of input features (a DataFrame's columns, before encoding).
+        feature_names_in_: a DataFrame's column names (when they are all strings).
+        encoder_: the fitted :class:`~hyperkit.tabular.columns.ColumnEncoder` of a DataFrame;
+            ``None`` after fitting on an array.
     """
 
     def __init__(self, model: MotherNet | str | Path | None = None, n_estimators: int = 1, quantile: bool = False,
@@ -376,8 +393,9 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             return validate_data(self, X, y, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan")
         except ValueError as err:
             if "could not convert" in str(err) or "dtype" in str(err):
-                raise ValueError(f"MotherNetClassifier needs numeric features ({err}); encode categorical "
-                                 "columns first, e.g. with sklearn.preprocessing.OrdinalEncoder") from None
+                raise ValueError(f"MotherNetClassifier needs numeric features in an array ({err}); pass a pandas "
+                                 "DataFrame to have its text, boolean and date columns encoded, or encode them "
+                                 "first, e.g. with sklearn.preprocessing.OrdinalEncoder") from None
             raise
 
     def fit(self, X, y) -> "MotherNetClassifier":
@@ -388,7 +406,9 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"fine_tune must be a number of steps >= 0, got {self.fine_tune!r}")
         if self.fine_tune_lr is not None and not self.fine_tune_lr > 0:
             raise ValueError(f"fine_tune_lr must be positive or None (the model's own), got {self.fine_tune_lr!r}")
-        X, y = self._validate(X, y, reset=True)
+        X, y = self._validate(self._fit_columns(X), y, reset=True)
+        if self.encoder_ is not None:
+            self._name_columns()
         check_classification_targets(y)
         model = self._model()
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -415,6 +435,27 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         self.arrays_ = arrays
         self.child_ = self._child_module(members)
         return self
+
+    def _fit_columns(self, X):
+        """A DataFrame's encoded columns (the encoder fitted on them), anything else as it is."""
+        self.encoder_ = None
+        if not _is_frame(X):
+            return X
+        # imports pandas (0.6 s, unless scikit-learn already has, as 1.9 does): only for a DataFrame
+        from hyperkit.tabular.columns import ColumnEncoder
+
+        self.encoder_ = ColumnEncoder().fit(X)
+        for name, kind in self.encoder_.kinds_.items():
+            if kind == "dropped":  # the other conversions are the documented rule; this loses a column
+                warnings.warn(f"MotherNetClassifier: {self.encoder_.notices_[name]}", UserWarning, stacklevel=3)
+        return self.encoder_.transform(X)
+
+    def _name_columns(self) -> None:
+        """The input's width and names are the DataFrame's, not the encoded array's."""
+        self.n_features_in_ = self.encoder_.n_features_in_
+        names = self.encoder_.feature_names_in_
+        if all(isinstance(name, str) for name in names):  # scikit-learn names string columns only
+            self.feature_names_in_ = names
 
     def _fit_preprocessing(self, X: np.ndarray, max_features: int) -> dict:
         with np.errstate(all="ignore"):
@@ -521,12 +562,28 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         from an estimator fitted without feature names, with no infinities — passes on a few
         attribute reads; anything else goes through scikit-learn's checks, which also raise the
         errors. (Those checks cost 0.06 ms on warm caches and about 0.3 ms on cold ones, right after
-        a fit: most of a small table's prediction.)"""
+        a fit: most of a small table's prediction.) After a fit on a DataFrame, rows go through its
+        encoder."""
+        if getattr(self, "encoder_", None) is not None:  # getattr: classifiers pickled before encoder_
+            return self._encoded(X)
         if (type(X) is np.ndarray and X.dtype == np.float64 and X.ndim == 2 and len(X) > 0
                 and X.shape[1] == self.n_features_in_ and not hasattr(self, "feature_names_in_")
                 and (np.isfinite(X.sum()) or not np.isinf(X).any())):  # NaN is missing, inf refused
             return X
         return self._validate(X)
+
+    def _encoded(self, X) -> np.ndarray:
+        """Rows encoded by the fitted ``encoder_``: a DataFrame's columns matched by name, an
+        array's taken in the training order (with scikit-learn's warning)."""
+        if not _is_frame(X):
+            X = np.asarray(X)
+            if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has shape {X.shape}, but MotherNetClassifier was fitted on a DataFrame with "
+                                 f"{self.n_features_in_} columns")
+            warnings.warn("X does not have valid feature names, but MotherNetClassifier was fitted with feature "
+                          "names; its columns are read in the training order", UserWarning, stacklevel=4)
+            X = sys.modules["pandas"].DataFrame(X, columns=self.encoder_.feature_names_in_)
+        return check_array(self.encoder_.transform(X), dtype=np.float64, ensure_all_finite="allow-nan")
 
     def preprocess(self, X) -> np.ndarray:
         """The preprocessed features ``child_`` reads, ``(n, d')``."""
@@ -545,7 +602,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
 
     def export(self) -> dict:
         """Everything prediction needs, as NumPy arrays (and a fitted QuantileTransformer when
-        ``quantile=True``), for :func:`predict_numpy` without torch."""
+        ``quantile=True``), for :func:`predict_numpy` without torch. After a fit on a DataFrame,
+        :func:`predict_numpy` reads the encoded rows, ``encoder_.transform(frame)``."""
         check_is_fitted(self)
         return {**self.arrays_, "classes": self.classes_}
 

@@ -288,7 +288,9 @@ def test_generate_many_equals_one_at_a_time_and_shares_equal_targets(head, struc
     for spec, condition, params in zip(specs, conditions, many):
         single = gen(spec, condition)
         assert params.keys() == single.keys()
-        assert all(torch.allclose(params[k], single[k], atol=1e-5) for k in params)
+        # batched and single matmuls round differently (features.0.weight reaches 58 here): relative
+        scale = {k: single[k].detach().abs().max() for k in params}
+        assert all(torch.allclose(params[k], single[k], atol=1e-6 * scale[k] + 1e-6) for k in params)
     different = gen.generate_many(specs[:1] * 2, [task_a, task_b])
     assert not torch.allclose(different[0]["net.0.weight"], different[1]["net.0.weight"])
     with pytest.raises(ValueError, match="one per spec"):

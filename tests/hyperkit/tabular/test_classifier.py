@@ -234,10 +234,12 @@ def test_predict_command_reads_csvs_and_writes_predictions(model, wine, tmp_path
     out = (tmp_path / "out.csv").read_text().splitlines()
     assert np.allclose([[float(p) for p in line.split(",")[1:]] for line in out[1:]], tuned, atol=1e-6)
     assert not np.allclose(tuned, expected.predict_proba(test), atol=1e-3)
-    (tmp_path / "bad.csv").write_text(header + "\n" + ",".join(["x"] * 13 + ["barolo"]) + "\n")
+    lines = (tmp_path / "train.csv").read_text().splitlines()
+    lines[5] = ",".join(["x"] + lines[5].split(",")[1:])  # a stray word in a column of numbers
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
     assert main(["predict", "--train", str(tmp_path / "bad.csv"), "--test", str(tmp_path / "test.csv"),
                  "--target", "kind", "--model", str(weights)]) == 2
-    assert "is not a number; encode categorical columns" in capsys.readouterr().err
+    assert "column 'f0': 'x' (1 of 100 values) is not a number" in capsys.readouterr().err
 
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
