@@ -298,7 +298,7 @@ def _days(column: pd.Series) -> pd.Series:
     or not a date."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         return (pd.to_datetime(column, utc=True) - _EPOCH) / _DAY
-    values = column.astype(object).to_numpy()
+    values = column.astype(object).to_numpy(copy=True)  # written below (pandas 3 hands out read-only views)
     text = np.array([isinstance(v, str) for v in values], dtype=bool)
     iso = pd.Series(values[text], dtype=object).str.fullmatch(_ISO_DATE).to_numpy(dtype=bool)
     values[np.flatnonzero(text)[~iso]] = None  # not ISO 8601: unread, as in fit
