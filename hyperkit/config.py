@@ -696,7 +696,7 @@ def _split_spec(spec: str | Mapping) -> tuple[str, dict]:
         return spec, {}
     if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
         raise ConfigError(f"a spec must be a name or a mapping with a string 'name' key, got "
-                          f"{_describe_value(spec)}; write e.g. {{name: mlp_tiny, hidden: 64}}")
+                          f"{_describe_value(spec)}; write e.g. {{name: mlp_tiny, hidden: [64]}}")
     kwargs = {key: value for key, value in spec.items() if key != "name"}
     return spec["name"], copy.deepcopy(kwargs)
 
