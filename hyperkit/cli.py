@@ -85,7 +85,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Save a trained run's module, config and generated networks to one weights-only file
     (mothernet: the classifier file); load it with hyperkit.load_exported (docs/results.md)."""
-    from hyperkit.runs import export_run
+    from hyperkit.recipes.runs import export_run
 
     path = export_run(args.run, args.out, args.checkpoint)
     print(f"wrote {path} and {path.with_suffix('.yaml')}")

@@ -26,11 +26,10 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.multi_model import GeneratedTargets
-from hyperkit.recipes.supervised import check_label_smoothing, check_target_weight_decay, load_task
-from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
-from hyperkit.runs import Network
-from hyperkit.tasks import build_target, check_feed, classification_loss, resolve_target
+from hyperkit.engine.trainer import Network
+from hyperkit.generated import GeneratedTargets, GeneratorConfig, InitConfig, build_generator, match_init
+from hyperkit.supervised import check_label_smoothing, check_target_weight_decay
+from hyperkit.tasks import build_target, check_feed, classification_loss, load_task, resolve_target
 
 
 @dataclass

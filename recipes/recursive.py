@@ -23,10 +23,10 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.init import _tensor_stats
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
-from hyperkit.recipes.uhn import GeneratorConfig
+from hyperkit.generated import GeneratorConfig
+from hyperkit.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
 from hyperkit.recursive import GeneratorChain, init_chain
-from hyperkit.runs import Network
+from hyperkit.engine.trainer import Network
 from hyperkit.tasks import Task, classification_loss
 
 

@@ -32,7 +32,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.distributed as dist
@@ -62,10 +62,7 @@ from hyperkit.engine.progress import ProgressBar
 from hyperkit.engine.schedule import build_optimizer, cosine_with_warmup
 from hyperkit.engine.tensorboard import Logger
 
-if TYPE_CHECKING:
-    from hyperkit.runs import Network
-
-__all__ = ["NonFiniteLoss", "Recipe", "TrainConfig", "train"]
+__all__ = ["Network", "NonFiniteLoss", "Recipe", "TrainConfig", "train"]
 
 
 @dataclass
@@ -146,6 +143,25 @@ class TrainConfig:
 _RESUMABLE_CHANGES = {"out", "train.steps", "train.eval_every", "train.log_every", "train.histogram_every",
                       "train.checkpoint_every", "train.keep_checkpoints", "train.progress",
                       "train.max_nonfinite", "train.eval_batch_size"}
+
+
+@dataclass
+class Network:
+    """One standalone network a run yields (what :meth:`Recipe.targets` returns per name; :func:`hyperkit.load_run`
+    and ``hyperkit export`` read it).
+
+    Args:
+        module: the network holding its trained or generated weights.
+        builder: the target builder, a registered name or an import path:
+            ``create_target(builder, **arguments)`` rebuilds the architecture.
+        arguments: the builder's keyword arguments, the sizes taken from the data included.
+        inputs: how raw data becomes the network's inputs (:meth:`hyperkit.tasks.Task.input_format`).
+    """
+
+    module: nn.Module
+    builder: str
+    arguments: dict
+    inputs: dict
 
 
 class NonFiniteLoss(RuntimeError):

@@ -1,5 +1,10 @@
-"""Supervised training of one target on one dataset: the shared half of the ``direct`` and ``uhn``
-recipes (data → task, target construction and checks, loss, evaluation)."""
+"""Supervised training of one target on one dataset: the half that the ``direct``, ``uhn`` and
+``recursive`` recipes share (data → task, target construction and checks, loss, evaluation), and
+the value checks that ``multi_model`` and ``multi_task`` share too.
+
+It is library, not a recipe: it registers nothing, and recipes build on it without importing each
+other (a recipe module imports the library, never another recipe).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,13 @@ import torch
 import torch.nn as nn
 
 from hyperkit.config import ConfigError
-from hyperkit.data import load_dataset
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.trainer import Recipe, TrainConfig
-from hyperkit.runs import Network
-from hyperkit.tasks import (Task, build_target, check_feed, classification_loss, evaluate_classifier, make_task,
+from hyperkit.engine.trainer import Network
+from hyperkit.tasks import (Task, build_target, check_feed, classification_loss, evaluate_classifier, load_task,
                             resolve_target)
+
+__all__ = ["SupervisedConfig", "SupervisedRecipe", "check_label_smoothing", "check_target_weight_decay"]
 
 
 @dataclass
@@ -51,22 +57,6 @@ def check_target_weight_decay(value: float) -> None:
     :func:`hyperkit.binding.decay_generated`) is ``>= 0``."""
     if value < 0:
         raise ConfigError(f"target_weight_decay must be >= 0, got {value}")
-
-
-def load_task(spec: dict) -> Task:
-    """Load the dataset a ``data:`` spec names and wrap it in a :class:`~hyperkit.tasks.Task`."""
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError(f"data must be a mapping with a 'name' key (e.g. {{name: digits}}), got {spec!r}")
-    try:
-        return make_task(load_dataset(name, **spec))
-    except KeyError as err:
-        raise ConfigError(f"data: {err.args[0]}") from None
-    except TypeError as err:
-        raise ConfigError(f"data {name!r}: {err}") from None
-    except (FileNotFoundError, NotADirectoryError) as err:
-        raise ConfigError(f"data {name!r}: {err}") from None
 
 
 class SupervisedRecipe(Recipe):
