@@ -2,6 +2,10 @@
 
 Each command imports what it needs when it runs, so ``hyperkit --help``, ``hyperkit ls`` and
 ``hyperkit cp`` start without loading torch.
+
+This is the application layer, above the library, the targets and the recipes: it is the one
+module of the ``hyperkit`` package that imports ``hyperkit.recipes`` (inside its command
+functions); the rest of the library imports neither ``hyperkit.recipes`` nor ``hyperkit.targets``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ phase, and :class:`GeneratedTargets` is the trainable module of one generator se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -17,43 +16,27 @@ import torch.nn as nn
 
 import hyperkit
 from hyperkit.binding import decay_generated
-from hyperkit.config import ConfigError, to_dict
+from hyperkit.config import ConfigError, signature_config, to_dict
 from hyperkit.engine.tensorboard import Logger
+from hyperkit.generator import Generator
+from hyperkit.init import init_statistics
 from hyperkit.tasks import Task, evaluate_classifier
 
 __all__ = ["GeneratedTargets", "GeneratorConfig", "InitConfig", "build_generator", "match_init"]
 
 
-@dataclass
-class GeneratorConfig:
-    """Arguments of :class:`hyperkit.Generator` (see its docstring)."""
+GeneratorConfig = signature_config(
+    "GeneratorConfig", Generator.__init__, skip=["specs", "condition_size", "seed"], module=__name__,
+    # lowrank: the head the recipes train with; the Literal lets a wrong name fail when the YAML is
+    # read, naming generator.head and the choices.
+    defaults={"head": "lowrank"}, types={"head": Literal["scalar", "lowrank", "flat"]},
+    doc="The ``generator:`` section: the keyword arguments of :class:`hyperkit.Generator`, with its "
+        "defaults (its docstring says what each does), except ``head``, ``lowrank`` here.")
 
-    head: Literal["scalar", "lowrank", "flat"] = "lowrank"
-    width: int = 128
-    num_blocks: int = 2
-    fourier_features: int = 2048
-    sigma: float = 1.0
-    context_sigma: float | None = None
-    rank: int = 8
-    structure_encoder: bool = False
-    chunk_size: int | None = 65536
-    checkpoint: bool = False
-    scale_by_init: bool = True
-    center: bool = False
-    shared_trunk: bool = False
-
-
-@dataclass
-class InitConfig:
-    """The statistics-matching phase (:func:`hyperkit.init_statistics`, whose arguments these are);
-    ``steps: 0`` skips it."""
-
-    steps: int = 500
-    lr: float = 1e-3
-    tolerance: float = 0.1
-    sample: int = 4096
-    decorrelate: float = 0.1
-    correlation_tolerance: float = 1.0
+InitConfig = signature_config(
+    "InitConfig", init_statistics, skip=["generator", "specs", "condition", "check_every", "seed"], module=__name__,
+    doc="The ``init:`` section, the statistics-matching phase: the keyword arguments of "
+        ":func:`hyperkit.init_statistics`, with its defaults; ``steps: 0`` skips it.")
 
 
 def build_generator(specs, config: GeneratorConfig, seed: int) -> hyperkit.Generator:

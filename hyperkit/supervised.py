@@ -1,6 +1,6 @@
 """Supervised training of one target on one dataset: the half that the ``direct``, ``uhn`` and
 ``recursive`` recipes share (data → task, target construction and checks, loss, evaluation), and
-the value checks that ``multi_model`` and ``multi_task`` share too.
+the declared value checks that ``multi_model`` and ``multi_task`` share too.
 
 It is library, not a recipe: it registers nothing, and recipes build on it without importing each
 other (a recipe module imports the library, never another recipe).
@@ -13,14 +13,20 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from hyperkit.config import ConfigError
+from hyperkit.config import NON_NEGATIVE, Check
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.engine.trainer import Network
 from hyperkit.tasks import (Task, build_target, check_feed, classification_loss, evaluate_classifier, load_task,
                             resolve_target)
 
-__all__ = ["SupervisedConfig", "SupervisedRecipe", "check_label_smoothing", "check_target_weight_decay"]
+__all__ = ["LABEL_SMOOTHING", "TARGET_WEIGHT_DECAY", "SupervisedConfig", "SupervisedRecipe"]
+
+
+# Declared checks (hyperkit.config.Check) that several recipes' configs share.
+LABEL_SMOOTHING = Check(lambda value, _: 0 <= value < 1, "must be in [0, 1), got {value}")
+# target_weight_decay: decay of the generated matrices (hyperkit.binding.decay_generated)
+TARGET_WEIGHT_DECAY = NON_NEGATIVE
 
 
 @dataclass
@@ -45,18 +51,7 @@ class SupervisedConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     label_smoothing: float = 0.0
 
-
-def check_label_smoothing(value: float, key: str) -> None:
-    """A :class:`ConfigError` naming ``key`` unless ``0 <= value < 1``."""
-    if not 0 <= value < 1:
-        raise ConfigError(f"{key} must be in [0, 1), got {value}")
-
-
-def check_target_weight_decay(value: float) -> None:
-    """A :class:`ConfigError` unless ``target_weight_decay`` (decay of the generated matrices,
-    :func:`hyperkit.binding.decay_generated`) is ``>= 0``."""
-    if value < 0:
-        raise ConfigError(f"target_weight_decay must be >= 0, got {value}")
+    checks = {"label_smoothing": LABEL_SMOOTHING}
 
 
 class SupervisedRecipe(Recipe):
@@ -69,7 +64,6 @@ class SupervisedRecipe(Recipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
-        check_label_smoothing(cfg.label_smoothing, "label_smoothing")
         self.task = load_task(cfg.data)
         target = build_target(cfg.target, self.task)
         check_feed(target, self.task, f"target {cfg.target.get('name')!r}")

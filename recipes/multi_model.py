@@ -27,7 +27,7 @@ from hyperkit.families import FAMILIES, Member
 from hyperkit.recipes import register_recipe
 from hyperkit.engine.trainer import Network, TrainConfig
 from hyperkit.generated import GeneratedTargets, GeneratorConfig, InitConfig, build_generator, match_init
-from hyperkit.supervised import SupervisedRecipe, check_label_smoothing, check_target_weight_decay
+from hyperkit.supervised import LABEL_SMOOTHING, TARGET_WEIGHT_DECAY, SupervisedRecipe
 from hyperkit.tasks import build_target, check_feed, classification_loss, load_task, resolve_target
 
 
@@ -61,6 +61,8 @@ class MultiModelConfig:
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    checks = {"label_smoothing": LABEL_SMOOTHING, "target_weight_decay": TARGET_WEIGHT_DECAY}
+
 
 @register_recipe
 class MultiModel(SupervisedRecipe):
@@ -75,8 +77,6 @@ class MultiModel(SupervisedRecipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
-        check_label_smoothing(cfg.label_smoothing, "label_smoothing")
-        check_target_weight_decay(cfg.target_weight_decay)
         self.task = load_task(cfg.data)
         try:
             family = FAMILIES.get(cfg.family)()

@@ -28,7 +28,7 @@ from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
 from hyperkit.engine.trainer import Network
 from hyperkit.generated import GeneratedTargets, GeneratorConfig, InitConfig, build_generator, match_init
-from hyperkit.supervised import check_label_smoothing, check_target_weight_decay
+from hyperkit.supervised import LABEL_SMOOTHING, TARGET_WEIGHT_DECAY
 from hyperkit.tasks import build_target, check_feed, classification_loss, load_task, resolve_target
 
 
@@ -42,6 +42,8 @@ class TaskConfig:
     target: dict
     probability: float = 1.0
     label_smoothing: float = 0.0
+
+    checks = {"label_smoothing": LABEL_SMOOTHING}
 
 
 @dataclass
@@ -57,6 +59,9 @@ class MultiTaskConfig:
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    # The task list's structure (non-empty, unique names, probabilities) is checked in setup.
+    checks = {"target_weight_decay": TARGET_WEIGHT_DECAY}
 
 
 @register_recipe
@@ -78,10 +83,8 @@ class MultiTask(Recipe):
             raise ConfigError(f"tasks: names must be unique, got {names}")
         if min(t.probability for t in cfg.tasks) < 0 or sum(t.probability for t in cfg.tasks) <= 0:
             raise ConfigError("tasks: probabilities must be >= 0 with a positive sum")
-        check_target_weight_decay(cfg.target_weight_decay)
         self.tasks, targets, specs = [], [], []
         for index, task_cfg in enumerate(cfg.tasks):
-            check_label_smoothing(task_cfg.label_smoothing, f"tasks[{index}].label_smoothing")
             task = load_task(task_cfg.data)
             target = build_target(task_cfg.target, task)
             check_feed(target, task, f"task {task_cfg.name!r}: target {task_cfg.target.get('name')!r}")

@@ -20,7 +20,7 @@ from hyperkit.engine.tensorboard import Logger
 from hyperkit.recipes import register_recipe
 from hyperkit.engine.trainer import Network
 from hyperkit.generated import GeneratorConfig, InitConfig, build_generator, match_init
-from hyperkit.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
+from hyperkit.supervised import SupervisedConfig, SupervisedRecipe, TARGET_WEIGHT_DECAY
 from hyperkit.tasks import Task
 
 
@@ -36,6 +36,8 @@ class UHNConfig(SupervisedConfig):
     # direct training's weight decay; train.weight_decay decays the generator's own parameters.
     target_weight_decay: float = 0.0
 
+    checks = {"target_weight_decay": TARGET_WEIGHT_DECAY}
+
 
 @register_recipe
 class UHN(SupervisedRecipe):
@@ -45,7 +47,6 @@ class UHN(SupervisedRecipe):
     config_class = UHNConfig
 
     def build_module(self, target: nn.Module, task: Task) -> nn.Module:
-        check_target_weight_decay(self.config.target_weight_decay)
         spec = hyperkit.describe(target, task=task.descriptor())
         generator = build_generator(spec, self.config.generator, self.config.train.seed)
         return hyperkit.Generated(generator, target, spec, weight_decay=self.config.target_weight_decay)
