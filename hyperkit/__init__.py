@@ -27,7 +27,8 @@ _LAZY = {
     "create_target": "hyperkit.registry", "list_targets": "hyperkit.registry",
     "register_target": "hyperkit.registry",
     "MotherNetClassifier": "hyperkit.tabular",
-    "Run": "hyperkit.runs", "load_exported": "hyperkit.runs", "load_run": "hyperkit.runs",
+    # the recipes' floor: a run is rebuilt through its recipe (recipes/runs.py)
+    "Run": "hyperkit.recipes.runs", "load_exported": "hyperkit.recipes.runs", "load_run": "hyperkit.recipes.runs",
 }
 
 

@@ -2,6 +2,10 @@
 
 Each command imports what it needs when it runs, so ``hyperkit --help``, ``hyperkit ls`` and
 ``hyperkit cp`` start without loading torch.
+
+This is the application layer, above the library, the targets and the recipes: it is the one
+module of the ``hyperkit`` package that imports ``hyperkit.recipes`` (inside its command
+functions); the rest of the library imports neither ``hyperkit.recipes`` nor ``hyperkit.targets``.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Save a trained run's module, config and generated networks to one weights-only file
     (mothernet: the classifier file); load it with hyperkit.load_exported (docs/results.md)."""
-    from hyperkit.runs import export_run
+    from hyperkit.recipes.runs import export_run
 
     path = export_run(args.run, args.out, args.checkpoint)
     print(f"wrote {path} and {path.with_suffix('.yaml')}")

@@ -43,7 +43,7 @@ import yaml
 T = TypeVar("T")
 
 __all__ = [
-    "ConfigError", "copy_config", "from_dict", "import_path", "instantiate", "load_config", "packaged_config", "packaged_configs",
+    "Check", "ConfigError", "check_values", "copy_config", "from_dict", "signature_config", "import_path", "instantiate", "load_config", "packaged_config", "packaged_configs",
     "parse_overrides", "read_yaml",
     "save_config", "to_dict", "to_yaml",
 ]
@@ -264,10 +264,15 @@ def _build_dataclass(cls: type[T], data: Any, prefix: str, source: str) -> T:
     kwargs = {key: _convert(value, types_by_name[key], _join(prefix, key), source)
               for key, value in data.items()}
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
     except (TypeError, ValueError) as exc:  # raised by a __post_init__ check
         what = f"'{prefix}'" if prefix else cls.__name__
         raise ConfigError(f"{source}: invalid {what}: {exc}") from exc
+    try:
+        check_values(obj, prefix)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return obj
 
 
 def _check_required(cls: type, data: Mapping, prefix: str, source: str) -> None:
@@ -647,6 +652,111 @@ def load_config(cls: type[T], path: str | os.PathLike, overrides: Sequence[str] 
             raise ConfigError(f"{path}: {err}") from None
     source = str(path) if not overrides else f"{path} (with overrides {list(overrides)})"
     return from_dict(cls, _merge(data, update), source=source)
+
+
+# --------------------------------------------------------------------------------------------
+# value checks and configs derived from signatures
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """A declared check of one config value (scikit-learn's ``_parameter_constraints`` habit).
+
+    A config dataclass lists its checks once, in a class attribute ``checks = {field: Check or
+    tuple of Checks}``; :func:`from_dict` (so every YAML file, override and export) runs them
+    after the types, and :func:`check_values` runs them on a dataclass built by hand. A subclass's
+    ``checks`` add to its bases'.
+
+    Args:
+        test: ``test(value, config) -> bool``, true for a valid value (``config``: the whole
+            dataclass, for checks between fields).
+        message: the error after the key, formatted with ``value`` and the config's fields by
+            name: ``"must be >= 0, got {value}"``.
+    """
+
+    test: Callable[[Any, Any], bool]
+    message: str
+
+    def error(self, key: str, value: Any, config: Any) -> str | None:
+        if self.test(value, config):
+            return None
+        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+        return f"{key} {self.message.format(**{**fields, 'value': value})}"
+
+
+def at_least(low: float) -> Check:
+    """``value >= low``, said as "must be at least ``low``"."""
+    return Check(lambda value, _: value >= low, f"must be at least {low}, got {{value}}")
+
+
+NON_NEGATIVE = Check(lambda value, _: value >= 0, "must be >= 0, got {value}")
+POSITIVE = Check(lambda value, _: value > 0, "must be positive, got {value}")
+
+
+def check_values(config: Any, prefix: str = "") -> None:
+    """Run the declared :class:`Check` s of dataclass ``config`` (not of the dataclasses inside it,
+    which :func:`from_dict` checks as it builds them).
+
+    Raises:
+        ConfigError: naming the first failing key as ``prefix.key``.
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class Decay:
+        ...     rate: float = 0.0
+        ...     checks = {"rate": NON_NEGATIVE}
+        >>> check_values(Decay(rate=-1.0), "train")
+        Traceback (most recent call last):
+        hyperkit.config.ConfigError: train.rate must be >= 0, got -1.0
+    """
+    declared: dict[str, Any] = {}
+    for cls in reversed(type(config).__mro__):
+        declared.update(vars(cls).get("checks", {}))
+    for name, checks in declared.items():
+        for check in checks if isinstance(checks, tuple) else (checks,):
+            error = check.error(_join(prefix, name), getattr(config, name), config)
+            if error:
+                raise ConfigError(error)
+
+
+def signature_config(name: str, fn: Callable[..., Any], *, skip: Iterable[str] = (),
+                     defaults: Mapping[str, Any] | None = None, types: Mapping[str, Any] | None = None,
+                     doc: str | None = None, module: str | None = None) -> type:
+    """A config dataclass whose fields are ``fn``'s keyword parameters, with their defaults and
+    annotations: the callable's signature is the one source of truth of its config section.
+
+    Args:
+        name: the class name.
+        fn: the callable (a function, or a class's ``__init__``).
+        skip: parameters that are not config keys (what the code passes: specs, seed …).
+        defaults: this config's own defaults where they differ from ``fn``'s.
+        types: annotations to use instead of ``fn``'s (e.g. a ``Literal`` the YAML checks by name).
+        doc: the class docstring. module: its ``__module__`` (the defining module, for messages).
+
+    Example:
+        >>> def scale(x, factor: float = 2.0, *, bias: float = 0.0): ...
+        >>> Scale = signature_config("Scale", scale, skip=["x"], defaults={"bias": 1.0})
+        >>> Scale(), from_dict(Scale, {"factor": 3})
+        (Scale(factor=2.0, bias=1.0), Scale(factor=3.0, bias=1.0))
+    """
+    skip, defaults, types = set(skip) | {"self"}, dict(defaults or {}), dict(types or {})
+    hints = typing.get_type_hints(fn)
+    fields = []
+    for parameter in inspect.signature(fn).parameters.values():
+        if parameter.name in skip or parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            continue
+        default = defaults.pop(parameter.name, parameter.default)
+        if default is parameter.empty:
+            raise TypeError(f"{name}: parameter {parameter.name!r} of {fn.__qualname__} has no default; "
+                            "give one in defaults= or skip it")
+        spec = (dataclasses.field(default_factory=lambda d=default: copy.deepcopy(d))
+                if isinstance(default, (list, dict, set)) else dataclasses.field(default=default))
+        fields.append((parameter.name, types.pop(parameter.name, hints.get(parameter.name, Any)), spec))
+    if defaults or types:
+        raise TypeError(f"{name}: {sorted({**defaults, **types})} are not parameters of {fn.__qualname__}")
+    cls = dataclasses.make_dataclass(name, fields)
+    cls.__doc__, cls.__module__ = doc, module or fn.__module__
+    return cls
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ those of H2, …, down to HK, which emits the weights of the task network f (Cha
 statistics-matching initialisation, divergent without it).
 
 Only H0 is trained; gradients reach it through every level. Each level is an ordinary
-:class:`~hyperkit.targets.Hypernet` target run with :func:`torch.func.functional_call`, so its
+:class:`Hypernet` (the registered target ``hypernet``) run with :func:`torch.func.functional_call`, so its
 generation is chunked exactly as a trained generator's. The fixed Fourier matrices of every level
 are the root's tensors (shared, never generated).
 
@@ -26,11 +26,40 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from hyperkit.descriptors import describe
+from hyperkit.descriptors import TargetSpec, describe
 from hyperkit.generator import Generator
 from hyperkit.init import DEFAULT_TOLERANCE, InitReport, _stats_loss, _tensor_stats, adam, grids_of, row_correlation
 
-__all__ = ["GeneratorChain", "LevelReport", "init_chain"]
+__all__ = ["GeneratorChain", "Hypernet", "LevelReport", "init_chain"]
+
+
+class Hypernet(nn.Module):
+    """A generator seen as a network: ``forward()`` → the flat weights of the network it generates.
+
+    Args:
+        generator: a generator built on ``spec``.
+        spec: the described network it generates (default: its first spec).
+
+    Shapes:
+        output ``(spec.num_weights,)`` (``(batch, num_weights)`` with a batch of conditions).
+
+    Example:
+        >>> import hyperkit
+        >>> net = hyperkit.create_target("hypernet", target="mlp_tiny")  # the registered builder
+        >>> net().shape, net.spec.num_weights
+        (torch.Size([131]), 131)
+    """
+
+    def __init__(self, generator: Generator, spec: TargetSpec | None = None):
+        super().__init__()
+        self.generator = generator
+        self.spec = spec if spec is not None else generator.default_spec
+
+    def example_inputs(self, batch: int = 0) -> tuple:
+        return ()
+
+    def forward(self, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator.flat(self.spec, condition)
 
 
 class GeneratorChain(nn.Module):
@@ -49,8 +78,6 @@ class GeneratorChain(nn.Module):
 
     def __init__(self, target: nn.Module, depth: int, task: dict | None = None, **generator_kwargs):
         super().__init__()
-        from hyperkit.targets.hypernet import Hypernet  # targets import the core, not the reverse
-
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         specs = [describe(target, task)]  # bottom-up: f, HK, …, H1

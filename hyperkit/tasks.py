@@ -29,10 +29,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hyperkit.config import ConfigError
+from hyperkit.data.registry import load_dataset
 from hyperkit.data.types import GraphData, ImageData, SequenceData
 from hyperkit.registry import TARGETS, create_target
 
-__all__ = ["Batch", "GraphTask", "Task", "TensorTask", "build_target", "check_feed", "classification_loss",
+__all__ = ["Batch", "GraphTask", "Task", "TensorTask", "build_target", "check_feed", "classification_loss", "load_task",
            "epoch_indices", "evaluate_classifier",
            "make_task", "resolve_target"]
 
@@ -244,6 +245,22 @@ def make_task(data: ImageData | GraphData | SequenceData) -> Task:
             return task(data)
     raise ConfigError(f"no task knows data of type {type(data).__name__}; a dataset loader must return "
                       f"one of {', '.join(t.__name__ for t in _TASKS)}")
+
+
+def load_task(spec: dict) -> Task:
+    """Load the dataset a ``data:`` spec names and wrap it in a :class:`~hyperkit.tasks.Task`."""
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"data must be a mapping with a 'name' key (e.g. {{name: digits}}), got {spec!r}")
+    try:
+        return make_task(load_dataset(name, **spec))
+    except KeyError as err:
+        raise ConfigError(f"data: {err.args[0]}") from None
+    except TypeError as err:
+        raise ConfigError(f"data {name!r}: {err}") from None
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise ConfigError(f"data {name!r}: {err}") from None
 
 
 def build_target(spec: str | Mapping, task: Task) -> nn.Module:

@@ -89,9 +89,7 @@ def load_recipe(name: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         cls = RECIPES.get(recipe_name)
     except KeyError as err:
         raise ConfigError(f"{path}: {err.args[0]}") from None
-    config = load_config(cls.config_class, path, list(overrides))
-    config.train.check(f"{path}: train")
-    return cls(config)
+    return cls(load_config(cls.config_class, path, list(overrides)))  # checks every value
 
 
 __all__ = ["CONFIG_DIR", "RECIPES", "config_path", "list_configs", "load_recipe", "recipe_summaries", "register_recipe"]

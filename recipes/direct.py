@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from hyperkit.tasks import Task
+from hyperkit.engine.trainer import Network
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe
-from hyperkit.runs import Network
+from hyperkit.supervised import SupervisedConfig, SupervisedRecipe
+from hyperkit.tasks import Task
 
 
 @register_recipe

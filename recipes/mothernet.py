@@ -32,7 +32,7 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import read_scalars
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
-from hyperkit.runs import trained_weights
+from hyperkit.engine.checkpoint import trained_weights
 from hyperkit.tabular.classifier import build_model, save_pretrained
 from hyperkit.tabular.invariant import InvariantMotherNet
 from hyperkit.tabular.model import prepare_tables

@@ -20,17 +20,15 @@ import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.binding import decay_generated
 from hyperkit.config import ConfigError
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.families import FAMILIES, Member
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedRecipe, check_label_smoothing, check_target_weight_decay, load_task
-from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
-from hyperkit.engine.trainer import TrainConfig
-from hyperkit.runs import Network
-from hyperkit.tasks import Task, build_target, check_feed, classification_loss, evaluate_classifier, resolve_target
+from hyperkit.engine.trainer import Network, TrainConfig
+from hyperkit.generated import GeneratedTargets, GeneratorConfig, InitConfig, build_generator, match_init
+from hyperkit.supervised import LABEL_SMOOTHING, TARGET_WEIGHT_DECAY, SupervisedRecipe
+from hyperkit.tasks import build_target, check_feed, classification_loss, load_task, resolve_target
 
 
 @dataclass
@@ -63,42 +61,7 @@ class MultiModelConfig:
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-
-class GeneratedTargets(nn.Module):
-    """A generator and the (frozen) templates of the targets it serves (family members, tasks).
-
-    ``forward(indices, inputs)`` generates the weights of targets ``indices`` in one
-    :meth:`~hyperkit.Generator.generate_many` call and runs target ``indices[k]`` on ``inputs[k]``;
-    ``weight_decay`` decays the generated matrices (:func:`hyperkit.binding.decay_generated`),
-    as the gradient of ``weight_decay / 2`` times the mean of the targets' ``‖W‖²``.
-    """
-
-    def __init__(self, generator: hyperkit.Generator, targets: list[nn.Module], specs: list,
-                 weight_decay: float = 0.0):
-        super().__init__()
-        self.generator, self.targets, self.specs = generator, nn.ModuleList(targets).requires_grad_(False), specs
-        self.weight_decay = weight_decay
-
-    def forward(self, indices: list[int], inputs: list[tuple]) -> list[torch.Tensor]:
-        params = self.generator.generate_many([self.specs[i] for i in indices])
-        # The recipes average the targets' losses, so each target's decay is averaged too: the
-        # decay's strength does not change with the number of targets per step. A target drawn
-        # twice is decayed twice, as its loss counts twice.
-        for p in params:
-            decay_generated(p, self.weight_decay / len(indices))
-        return [hyperkit.call(self.targets[i], p, *x) for i, p, x in zip(indices, params, inputs)]
-
-    def materialize(self) -> list[nn.Module]:
-        """Every target as a standalone copy holding its generated weights, in order."""
-        with torch.no_grad():
-            params = self.generator.generate_many(self.specs)
-        return [hyperkit.materialize(target, p) for target, p in zip(self.targets, params)]
-
-    def evaluate(self, indices: list[int], tasks: list[Task], batch_size: int) -> list[float]:
-        """Test accuracy of targets ``indices``, target ``indices[k]`` on ``tasks[k]``."""
-        params = self.generator.generate_many([self.specs[i] for i in indices])
-        return [evaluate_classifier(lambda *x, i=i, p=p: hyperkit.call(self.targets[i], p, *x), task,
-                                    batch_size)["accuracy"] for i, p, task in zip(indices, params, tasks)]
+    checks = {"label_smoothing": LABEL_SMOOTHING, "target_weight_decay": TARGET_WEIGHT_DECAY}
 
 
 @register_recipe
@@ -114,8 +77,6 @@ class MultiModel(SupervisedRecipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
-        check_label_smoothing(cfg.label_smoothing, "label_smoothing")
-        check_target_weight_decay(cfg.target_weight_decay)
         self.task = load_task(cfg.data)
         try:
             family = FAMILIES.get(cfg.family)()

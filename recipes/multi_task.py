@@ -26,11 +26,10 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import Recipe, TrainConfig
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.multi_model import GeneratedTargets
-from hyperkit.recipes.supervised import check_label_smoothing, check_target_weight_decay, load_task
-from hyperkit.recipes.uhn import GeneratorConfig, InitConfig, build_generator, match_init
-from hyperkit.runs import Network
-from hyperkit.tasks import build_target, check_feed, classification_loss, resolve_target
+from hyperkit.engine.trainer import Network
+from hyperkit.generated import GeneratedTargets, GeneratorConfig, InitConfig, build_generator, match_init
+from hyperkit.supervised import LABEL_SMOOTHING, TARGET_WEIGHT_DECAY
+from hyperkit.tasks import build_target, check_feed, classification_loss, load_task, resolve_target
 
 
 @dataclass
@@ -43,6 +42,8 @@ class TaskConfig:
     target: dict
     probability: float = 1.0
     label_smoothing: float = 0.0
+
+    checks = {"label_smoothing": LABEL_SMOOTHING}
 
 
 @dataclass
@@ -58,6 +59,9 @@ class MultiTaskConfig:
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(structure_encoder=True))
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    # The task list's structure (non-empty, unique names, probabilities) is checked in setup.
+    checks = {"target_weight_decay": TARGET_WEIGHT_DECAY}
 
 
 @register_recipe
@@ -79,10 +83,8 @@ class MultiTask(Recipe):
             raise ConfigError(f"tasks: names must be unique, got {names}")
         if min(t.probability for t in cfg.tasks) < 0 or sum(t.probability for t in cfg.tasks) <= 0:
             raise ConfigError("tasks: probabilities must be >= 0 with a positive sum")
-        check_target_weight_decay(cfg.target_weight_decay)
         self.tasks, targets, specs = [], [], []
         for index, task_cfg in enumerate(cfg.tasks):
-            check_label_smoothing(task_cfg.label_smoothing, f"tasks[{index}].label_smoothing")
             task = load_task(task_cfg.data)
             target = build_target(task_cfg.target, task)
             check_feed(target, task, f"task {task_cfg.name!r}: target {task_cfg.target.get('name')!r}")

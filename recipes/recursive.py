@@ -18,25 +18,22 @@ import torch.nn as nn
 
 import hyperkit
 from hyperkit.binding import decay_generated
-from hyperkit.config import ConfigError, to_dict
+from hyperkit.config import NON_NEGATIVE, ConfigError, signature_config, to_dict
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.init import _tensor_stats
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
-from hyperkit.recipes.uhn import GeneratorConfig
+from hyperkit.generated import GeneratorConfig
+from hyperkit.supervised import SupervisedConfig, SupervisedRecipe, TARGET_WEIGHT_DECAY
 from hyperkit.recursive import GeneratorChain, init_chain
-from hyperkit.runs import Network
+from hyperkit.engine.trainer import Network
 from hyperkit.tasks import Task, classification_loss
 
 
-@dataclass
-class ChainInitConfig:
-    """Arguments of :func:`hyperkit.recursive.init_chain`; ``steps_per_level: 0`` skips the phase."""
-
-    steps_per_level: int = 200
-    lr: float = 1e-3
-    decorrelate: float = 0.1
+ChainInitConfig = signature_config(
+    "ChainInitConfig", init_chain, skip=["chain", "tolerance", "grid", "seed", "on_step"], module=__name__,
+    doc="Arguments of :func:`hyperkit.recursive.init_chain` (``steps_per_level``, ``lr``, ``decorrelate``, "
+        "with its defaults); ``steps_per_level: 0`` skips the phase.")
 
 
 @dataclass
@@ -56,6 +53,8 @@ class RecursiveConfig(SupervisedConfig):
     stats_weight: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     init: ChainInitConfig = field(default_factory=ChainInitConfig)
+
+    checks = {"depth": NON_NEGATIVE, "target_weight_decay": TARGET_WEIGHT_DECAY, "stats_weight": NON_NEGATIVE}
 
 
 class ChainModel(nn.Module):
@@ -88,11 +87,6 @@ class Recursive(SupervisedRecipe):
 
     def build_module(self, target: nn.Module, task: Task) -> nn.Module:
         cfg = self.config
-        if cfg.depth < 0:
-            raise ConfigError(f"depth must be >= 0, got {cfg.depth}")
-        check_target_weight_decay(cfg.target_weight_decay)
-        if cfg.stats_weight < 0:
-            raise ConfigError(f"stats_weight must be >= 0, got {cfg.stats_weight}")
         try:
             chain = GeneratorChain(target, cfg.depth, task.descriptor(), **to_dict(cfg.generator), seed=cfg.train.seed)
         except ValueError as err:
@@ -118,8 +112,7 @@ class Recursive(SupervisedRecipe):
         cfg = self.config.init
         if cfg.steps_per_level == 0:
             return
-        reports = init_chain(module.chain, cfg.steps_per_level, cfg.lr, decorrelate=cfg.decorrelate,
-                             seed=self.config.train.seed,
+        reports = init_chain(module.chain, **to_dict(cfg), seed=self.config.train.seed,
                              on_step=lambda level, step, loss: logger.scalar(f"init/level{level}/loss", loss, step))
         for report in reports:
             logger.scalar(f"init/level{report.level}/max_error", report.max_error, 0)

@@ -11,55 +11,22 @@ initialisation of that tensor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.config import ConfigError, to_dict
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.recipes import register_recipe
-from hyperkit.recipes.supervised import SupervisedConfig, SupervisedRecipe, check_target_weight_decay
-from hyperkit.runs import Network
+from hyperkit.engine.trainer import Network
+from hyperkit.generated import GeneratorConfig, InitConfig, build_generator, match_init
+from hyperkit.supervised import SupervisedConfig, SupervisedRecipe, TARGET_WEIGHT_DECAY
 from hyperkit.tasks import Task
 
 
 @dataclass
-class GeneratorConfig:
-    """Arguments of :class:`hyperkit.Generator` (see its docstring)."""
-
-    head: Literal["scalar", "lowrank", "flat"] = "lowrank"
-    width: int = 128
-    num_blocks: int = 2
-    fourier_features: int = 2048
-    sigma: float = 1.0
-    context_sigma: float | None = None
-    rank: int = 8
-    structure_encoder: bool = False
-    chunk_size: int | None = 65536
-    checkpoint: bool = False
-    scale_by_init: bool = True
-    center: bool = False
-    shared_trunk: bool = False
-
-
-@dataclass
-class InitConfig:
-    """The statistics-matching phase (:func:`hyperkit.init_statistics`, whose arguments these are);
-    ``steps: 0`` skips it."""
-
-    steps: int = 500
-    lr: float = 1e-3
-    tolerance: float = 0.1
-    sample: int = 4096
-    decorrelate: float = 0.1
-    correlation_tolerance: float = 1.0
-
-
-@dataclass
 class UHNConfig(SupervisedConfig):
-    """:class:`~hyperkit.recipes.supervised.SupervisedConfig` plus the generator and its init."""
+    """:class:`~hyperkit.supervised.SupervisedConfig` plus the generator and its init."""
 
     recipe: str = "uhn"
     out: str = "runs/uhn"
@@ -69,27 +36,7 @@ class UHNConfig(SupervisedConfig):
     # direct training's weight decay; train.weight_decay decays the generator's own parameters.
     target_weight_decay: float = 0.0
 
-
-def build_generator(specs, config: GeneratorConfig, seed: int) -> hyperkit.Generator:
-    """A :class:`hyperkit.Generator` on ``specs`` from the ``generator:`` section; a bad value is a
-    :class:`ConfigError` naming that section."""
-    try:
-        return hyperkit.Generator(specs, **to_dict(config), seed=seed)
-    except ValueError as err:
-        raise ConfigError(f"generator: {err}") from None
-
-
-def match_init(generator: hyperkit.Generator, specs, config: InitConfig, seed: int, logger: Logger) -> None:
-    """Run the ``init:`` phase on ``specs`` (skipped at ``steps: 0``) and log its curve and result."""
-    if config.steps == 0:
-        return
-    report = hyperkit.init_statistics(generator, specs, seed=seed, **to_dict(config))
-    for i, value in enumerate(report.losses):
-        logger.scalar("init/loss", value, i)
-    logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps,
-                    "init/converged": float(report.converged)}, 0)
-    if report.correlation:
-        logger.scalar("init/max_row_correlation", max(report.correlation.values()), 0)
+    checks = {"target_weight_decay": TARGET_WEIGHT_DECAY}
 
 
 @register_recipe
@@ -100,7 +47,6 @@ class UHN(SupervisedRecipe):
     config_class = UHNConfig
 
     def build_module(self, target: nn.Module, task: Task) -> nn.Module:
-        check_target_weight_decay(self.config.target_weight_decay)
         spec = hyperkit.describe(target, task=task.descriptor())
         generator = build_generator(spec, self.config.generator, self.config.train.seed)
         return hyperkit.Generated(generator, target, spec, weight_decay=self.config.target_weight_decay)

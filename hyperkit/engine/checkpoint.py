@@ -20,16 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = [
-    "checkpoint_path",
-    "ensure_writable",
-    "latest_checkpoint",
-    "load_checkpoint",
-    "prune_checkpoints",
-    "rng_state",
-    "save_checkpoint",
-    "set_rng_state",
-]
+__all__ = ["checkpoint_path", "ensure_writable", "latest_checkpoint", "load_checkpoint", "prune_checkpoints", "rng_state", "save_checkpoint", "set_rng_state", "trained_weights"]
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows only: no newline translation
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
@@ -345,3 +336,11 @@ def ensure_writable(folder: str | os.PathLike) -> Path:
             "another output folder or fix its permissions/free space"
         ) from error
     return folder
+
+
+def trained_weights(state: dict) -> dict[str, torch.Tensor]:
+    """The module state a checkpoint's run produced: the moving average (checkpoint key ``ema``,
+    an ``AveragedModel`` state) when it trained with ``train.ema_decay``, else ``module``."""
+    if "ema" not in state:
+        return state["module"]
+    return {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}

@@ -32,13 +32,13 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from hyperkit.config import ConfigError, save_config, to_dict, to_yaml
+from hyperkit.config import NON_NEGATIVE, POSITIVE, Check, ConfigError, at_least, check_values, save_config, to_dict, to_yaml
 from hyperkit.engine.checkpoint import (
     checkpoint_path,
     ensure_writable,
@@ -62,10 +62,7 @@ from hyperkit.engine.progress import ProgressBar
 from hyperkit.engine.schedule import build_optimizer, cosine_with_warmup
 from hyperkit.engine.tensorboard import Logger
 
-if TYPE_CHECKING:
-    from hyperkit.runs import Network
-
-__all__ = ["NonFiniteLoss", "Recipe", "TrainConfig", "train"]
+__all__ = ["Network", "NonFiniteLoss", "Recipe", "TrainConfig", "train"]
 
 
 @dataclass
@@ -119,26 +116,24 @@ class TrainConfig:
     threads: int | None = None
     progress: bool | None = None
 
+    # Values no run can use, refused when the config is read (hyperkit.config.Check).
+    checks = {
+        "steps": at_least(1), "batch_size": at_least(1), "log_every": at_least(1),
+        "eval_batch_size": at_least(1), "keep_checkpoints": at_least(1),
+        "warmup_steps": (NON_NEGATIVE, Check(lambda value, c: value <= c.steps,
+                                             "({value}) exceeds steps ({steps})")),
+        "eval_every": NON_NEGATIVE, "histogram_every": NON_NEGATIVE, "checkpoint_every": NON_NEGATIVE,
+        "max_nonfinite": NON_NEGATIVE,
+        "lr": POSITIVE,
+        "min_lr_ratio": Check(lambda value, _: 0 <= value <= 1, "must lie in [0, 1], got {value}"),
+        "ema_decay": Check(lambda value, _: value is None or 0 < value < 1, "must lie in (0, 1) or be null, got {value}"),
+        "grad_clip": Check(lambda value, _: value is None or value > 0, "must be positive or null, got {value}"),
+    }
+
     def check(self, source: str = "train") -> None:
-        """Raise :class:`ConfigError` for values no run can use."""
-        positive = {"steps": self.steps, "batch_size": self.batch_size, "log_every": self.log_every,
-                    "eval_batch_size": self.eval_batch_size, "keep_checkpoints": self.keep_checkpoints}
-        for key, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"{source}.{key} must be at least 1, got {value}")
-        for key in ("warmup_steps", "eval_every", "histogram_every", "checkpoint_every", "max_nonfinite"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"{source}.{key} must be >= 0, got {getattr(self, key)}")
-        if not self.lr > 0:
-            raise ConfigError(f"{source}.lr must be positive, got {self.lr}")
-        if self.warmup_steps > self.steps:
-            raise ConfigError(f"{source}.warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError(f"{source}.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ConfigError(f"{source}.ema_decay must lie in (0, 1) or be null, got {self.ema_decay}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigError(f"{source}.grad_clip must be positive or null, got {self.grad_clip}")
+        """Raise :class:`ConfigError` for values no run can use (the declared ``checks``; a config
+        read from YAML has passed them already)."""
+        check_values(self, source)
 
 
 # Settings a resumed run may change: they do not alter the weights a step produces. The thread
@@ -146,6 +141,25 @@ class TrainConfig:
 _RESUMABLE_CHANGES = {"out", "train.steps", "train.eval_every", "train.log_every", "train.histogram_every",
                       "train.checkpoint_every", "train.keep_checkpoints", "train.progress",
                       "train.max_nonfinite", "train.eval_batch_size"}
+
+
+@dataclass
+class Network:
+    """One standalone network a run yields (what :meth:`Recipe.targets` returns per name; :func:`hyperkit.load_run`
+    and ``hyperkit export`` read it).
+
+    Args:
+        module: the network holding its trained or generated weights.
+        builder: the target builder, a registered name or an import path:
+            ``create_target(builder, **arguments)`` rebuilds the architecture.
+        arguments: the builder's keyword arguments, the sizes taken from the data included.
+        inputs: how raw data becomes the network's inputs (:meth:`hyperkit.tasks.Task.input_format`).
+    """
+
+    module: nn.Module
+    builder: str
+    arguments: dict
+    inputs: dict
 
 
 class NonFiniteLoss(RuntimeError):

@@ -4,14 +4,40 @@ and the paper's architecture), and its scikit-learn classifier.
 ``from hyperkit import MotherNetClassifier`` is the usual entry point; training your own MotherNet
 is the ``mothernet`` recipe (``hyperkit run mothernet/invariant``). :class:`ColumnEncoder` is the
 rule that turns a user's columns (text, booleans, dates, categories) into numbers.
+
+The public names are imported on first use (PEP 562), so that importing one submodule — the
+child network :mod:`hyperkit.tabular.child`, which the target registry loads — does not load
+scikit-learn with the classifier.
 """
 
-from hyperkit.tabular.classifier import (MotherNetClassifier, build_model, load_pretrained, predict_numpy,
-                                         save_pretrained)
-from hyperkit.tabular.columns import ColumnEncoder
-from hyperkit.tabular.invariant import InvariantMotherNet
-from hyperkit.tabular.model import MotherNet, prepare_tables
-from hyperkit.tabular.prior import Prior, TaskBatch
+from __future__ import annotations
 
-__all__ = ["ColumnEncoder", "InvariantMotherNet", "MotherNet", "MotherNetClassifier", "Prior", "TaskBatch", "build_model",
-           "load_pretrained", "predict_numpy", "prepare_tables", "save_pretrained"]
+import importlib
+
+# public name -> the module that defines it
+_LAZY = {
+    "MotherNetClassifier": "hyperkit.tabular.classifier", "build_model": "hyperkit.tabular.classifier",
+    "load_pretrained": "hyperkit.tabular.classifier", "predict_numpy": "hyperkit.tabular.classifier",
+    "save_pretrained": "hyperkit.tabular.classifier",
+    "ColumnEncoder": "hyperkit.tabular.columns",
+    "InvariantMotherNet": "hyperkit.tabular.invariant",
+    "MotherNet": "hyperkit.tabular.model", "prepare_tables": "hyperkit.tabular.model",
+    "LowRankLinear": "hyperkit.tabular.child", "MotherNetChild": "hyperkit.tabular.child",
+    "Prior": "hyperkit.tabular.prior", "TaskBatch": "hyperkit.tabular.prior",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperkit.tabular' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = sorted(_LAZY)

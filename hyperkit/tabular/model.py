@@ -3,7 +3,7 @@ small MLP that classifies new rows (Müller, Curino & Ramakrishnan, "MotherNet: 
 Inference via Hyper-Network Transformers", 2023).
 
 In hyperkit it is the generator core specialised to tabular data: the *condition* is an embedding
-of the training set, the *target* is the child MLP (:class:`~hyperkit.targets.MotherNetChild`).
+of the training set, the *target* is the child MLP (:class:`~hyperkit.tabular.child.MotherNetChild`).
 
     rows (x_i, y_i) ──Linear(x) + Embedding(y)──► transformer (no positions) ──► per-class mean
         ──► [class means ‖ class fractions] = condition ──► Generator (flat | low-rank head) ──► child
@@ -27,7 +27,7 @@ from torch.func import functional_call, vmap
 
 from hyperkit.descriptors import describe
 from hyperkit.generator import Generator
-from hyperkit.targets.tabular import MotherNetChild
+from hyperkit.tabular.child import MotherNetChild
 
 __all__ = ["MotherNet", "prepare_tables"]
 

@@ -19,11 +19,10 @@ from hyperkit.data._common import stratified_split
 from hyperkit.engine import latest_checkpoint, load_checkpoint
 from hyperkit.engine.trainer import train
 from hyperkit.recipes import load_recipe
-from hyperkit.recipes.multi_model import GeneratedTargets
-from hyperkit.recipes.supervised import load_task
-from hyperkit.runs import export_run
+from hyperkit.recipes.runs import export_run
 from hyperkit.tabular import prepare_tables
-from hyperkit.tasks import make_task
+from hyperkit.generated import GeneratedTargets
+from hyperkit.tasks import load_task, make_task
 
 # Each recipe's debug config, cut to a three-step run with one checkpoint at the end.
 RUNS = {

@@ -1,5 +1,10 @@
-"""Supervised training of one target on one dataset: the shared half of the ``direct`` and ``uhn``
-recipes (data → task, target construction and checks, loss, evaluation)."""
+"""Supervised training of one target on one dataset: the half that the ``direct``, ``uhn`` and
+``recursive`` recipes share (data → task, target construction and checks, loss, evaluation), and
+the declared value checks that ``multi_model`` and ``multi_task`` share too.
+
+It is library, not a recipe: it registers nothing, and recipes build on it without importing each
+other (a recipe module imports the library, never another recipe).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,20 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from hyperkit.config import ConfigError
-from hyperkit.data import load_dataset
+from hyperkit.config import NON_NEGATIVE, Check
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.trainer import Recipe, TrainConfig
-from hyperkit.runs import Network
-from hyperkit.tasks import (Task, build_target, check_feed, classification_loss, evaluate_classifier, make_task,
+from hyperkit.engine.trainer import Network
+from hyperkit.tasks import (Task, build_target, check_feed, classification_loss, evaluate_classifier, load_task,
                             resolve_target)
+
+__all__ = ["LABEL_SMOOTHING", "TARGET_WEIGHT_DECAY", "SupervisedConfig", "SupervisedRecipe"]
+
+
+# Declared checks (hyperkit.config.Check) that several recipes' configs share.
+LABEL_SMOOTHING = Check(lambda value, _: 0 <= value < 1, "must be in [0, 1), got {value}")
+# target_weight_decay: decay of the generated matrices (hyperkit.binding.decay_generated)
+TARGET_WEIGHT_DECAY = NON_NEGATIVE
 
 
 @dataclass
@@ -39,34 +51,7 @@ class SupervisedConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     label_smoothing: float = 0.0
 
-
-def check_label_smoothing(value: float, key: str) -> None:
-    """A :class:`ConfigError` naming ``key`` unless ``0 <= value < 1``."""
-    if not 0 <= value < 1:
-        raise ConfigError(f"{key} must be in [0, 1), got {value}")
-
-
-def check_target_weight_decay(value: float) -> None:
-    """A :class:`ConfigError` unless ``target_weight_decay`` (decay of the generated matrices,
-    :func:`hyperkit.binding.decay_generated`) is ``>= 0``."""
-    if value < 0:
-        raise ConfigError(f"target_weight_decay must be >= 0, got {value}")
-
-
-def load_task(spec: dict) -> Task:
-    """Load the dataset a ``data:`` spec names and wrap it in a :class:`~hyperkit.tasks.Task`."""
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError(f"data must be a mapping with a 'name' key (e.g. {{name: digits}}), got {spec!r}")
-    try:
-        return make_task(load_dataset(name, **spec))
-    except KeyError as err:
-        raise ConfigError(f"data: {err.args[0]}") from None
-    except TypeError as err:
-        raise ConfigError(f"data {name!r}: {err}") from None
-    except (FileNotFoundError, NotADirectoryError) as err:
-        raise ConfigError(f"data {name!r}: {err}") from None
+    checks = {"label_smoothing": LABEL_SMOOTHING}
 
 
 class SupervisedRecipe(Recipe):
@@ -79,7 +64,6 @@ class SupervisedRecipe(Recipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
-        check_label_smoothing(cfg.label_smoothing, "label_smoothing")
         self.task = load_task(cfg.data)
         target = build_target(cfg.target, self.task)
         check_feed(target, self.task, f"target {cfg.target.get('name')!r}")

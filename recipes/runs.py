@@ -8,6 +8,10 @@ standalone networks it yields (:meth:`~hyperkit.engine.trainer.Recipe.targets`).
 classes — and :func:`load_exported` reads it back: a standalone network needs only its target
 builder, not the run's data. The user guide is ``docs/results.md``.
 
+This module stands on the recipes' floor (it rebuilds a run through :data:`RECIPES`); the library
+reaches it only by name, through ``hyperkit.load_run`` / ``hyperkit.load_exported`` /
+``hyperkit.Run`` (the lazy table in ``hyperkit/__init__.py``).
+
 Example:
     >>> import tempfile
     >>> from hyperkit.engine.trainer import train
@@ -33,35 +37,16 @@ import torch.nn as nn
 import yaml
 
 from hyperkit.config import from_dict, read_yaml, to_dict
-from hyperkit.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from hyperkit.engine.trainer import Recipe
+from hyperkit.engine.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, trained_weights
+from hyperkit.engine.trainer import Network, Recipe
 from hyperkit.recipes import RECIPES, load_recipe
 from hyperkit.registry import create_target
 
-__all__ = ["FORMAT", "VERSION", "Network", "Run", "export_run", "find_checkpoint", "load_exported", "load_run",
-           "rebuild", "trained_weights"]
+__all__ = ["FORMAT", "VERSION", "Run", "export_run", "find_checkpoint", "load_exported", "load_run", "rebuild"]
 
 # The export file's "format" and "version" keys; a reader refuses a newer version than it knows.
 FORMAT, VERSION = "hyperkit.export", 1
 CPU = torch.device("cpu")
-
-
-@dataclass
-class Network:
-    """One standalone network a run yields (what :meth:`Recipe.targets` returns per name).
-
-    Args:
-        module: the network holding its trained or generated weights.
-        builder: the target builder, a registered name or an import path:
-            ``create_target(builder, **arguments)`` rebuilds the architecture.
-        arguments: the builder's keyword arguments, the sizes taken from the data included.
-        inputs: how raw data becomes the network's inputs (:meth:`hyperkit.tasks.Task.input_format`).
-    """
-
-    module: nn.Module
-    builder: str
-    arguments: dict
-    inputs: dict
 
 
 @dataclass(repr=False)
@@ -195,14 +180,6 @@ def rebuild(entry: dict) -> nn.Module:
     network = create_target(entry["builder"], **entry["arguments"])
     network.load_state_dict(entry["state"])
     return network.eval()
-
-
-def trained_weights(state: dict) -> dict[str, torch.Tensor]:
-    """The module state a checkpoint's run produced: the moving average (checkpoint key ``ema``,
-    an ``AveragedModel`` state) when it trained with ``train.ema_decay``, else ``module``."""
-    if "ema" not in state:
-        return state["module"]
-    return {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
 
 
 def find_checkpoint(folder: str | Path, checkpoint: str | Path | None = None) -> Path:
