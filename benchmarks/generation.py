@@ -48,7 +48,7 @@ def trunk_flops(gen, spec) -> float:
     """Matmul FLOPs of one generation: trunk evaluations × per-evaluation cost (+ U·Vᵀ)."""
     w = gen.width
     per_eval = len(gen.trunk.blocks) * 2 * 2 * w * w
-    if gen.head == "scalar":
+    if gen.head.generates_positions:  # the scalar head: one trunk pass per weight
         return spec.num_weights * (per_eval + 2 * w)
     evals = flops = 0
     for p in spec.params.values():

@@ -99,7 +99,7 @@ def speed() -> None:
             torch.manual_seed(0)
             generator = hyperkit.Generator(specs, head="lowrank", width=64, fourier_features=512, rank=64,
                                            structure_encoder=True, shared_trunk=shared)
-            plan = generator._lowrank_plan(generator._merged(specs))
+            plan = generator.head.plan(generator, generator.plans.merged(specs))
             rows = len(plan["tensor"])
             distinct = len(plan["shared"]["tensor"]) if shared else rows  # one representative per distinct row
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, vmap
 
-from hyperkit.descriptors import check_params
+from hyperkit.spec import check_params
 
 
 def call(module: nn.Module, params: Mapping[str, torch.Tensor], *args: Any, **kwargs: Any):

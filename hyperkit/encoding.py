@@ -11,18 +11,30 @@ trunk layer be evaluated once per row and once per column instead of once per we
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 
-from hyperkit.descriptors import AXIS_FIELDS, CONTEXT_FIELDS, FIXED_RANGES, LOG_FIELDS, TargetSpec
+from hyperkit.spec import (AXIS_FIELDS, CONTEXT_FIELDS, FIXED_RANGES, GLOBAL_FIELDS, LOG_FIELDS, TASK_FIELDS,
+                           TargetSpec)
 
 ALL_FIELDS = CONTEXT_FIELDS + AXIS_FIELDS
+# A generator with shared_trunk=True: the fields that differ between targets (the layer's relative
+# depth, the model's size, the task) leave the trunk input and modulate its output; the rest stay.
+MEMBER_FIELDS = ("depth",) + GLOBAL_FIELDS + TASK_FIELDS
+LOCAL_FIELDS = tuple(f for f in CONTEXT_FIELDS if f not in MEMBER_FIELDS)
 _CONTINUOUS = LOG_FIELDS | {"depth"}
 MAX_MULTIPLIER = 256.0
+
+
+@functools.cache
+def field_columns(fields: tuple[str, ...]) -> list[int]:
+    """Columns of ``fields`` in a ``(…, len(CONTEXT_FIELDS))`` context tensor."""
+    return [CONTEXT_FIELDS.index(f) for f in fields]
 
 
 def transform(field: str, values: torch.Tensor) -> torch.Tensor:

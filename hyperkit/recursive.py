@@ -28,7 +28,8 @@ from torch.func import functional_call
 
 from hyperkit.descriptors import TargetSpec, describe
 from hyperkit.generator import Generator
-from hyperkit.init import DEFAULT_TOLERANCE, InitReport, _stats_loss, _tensor_stats, adam, grids_of, row_correlation
+from hyperkit.initialization import (DEFAULT_TOLERANCE, InitReport, adam, grids_of, row_correlation,
+                                     statistics_loss, tensor_statistics)
 
 __all__ = ["GeneratorChain", "Hypernet", "LevelReport", "init_chain"]
 
@@ -122,7 +123,7 @@ class GeneratorChain(nn.Module):
             >>> chain.level_stats(chain.generate()).shape
             torch.Size([2])
         """
-        terms = [_stats_loss(values, spec) for values, spec in zip(levels[:self.depth], self.specs)]
+        terms = [statistics_loss(values, spec) for values, spec in zip(levels[:self.depth], self.specs)]
         return torch.stack(terms) if terms else next(iter(levels[-1].values())).new_zeros(0)
 
 
@@ -137,7 +138,7 @@ def _share_fourier(root: Generator, child: Generator) -> None:
 
 @dataclass
 class LevelReport(InitReport):
-    """:class:`~hyperkit.init.InitReport` of one level (1 = H1, …, K + 1 = the task network)."""
+    """:class:`~hyperkit.initialization.InitReport` of one level (1 = H1, …, K + 1 = the task network)."""
 
     level: int = 0
 
@@ -149,7 +150,7 @@ def init_chain(chain: GeneratorChain, steps_per_level: int = 200, lr: float = 1e
 
     The active level at init step ``s`` is ``k = min(K, s // steps_per_level)``: first H0 learns to
     emit H1 with the mean and spread of H1's default initialisation (and rows as uncorrelated as
-    a fresh init's, see :func:`~hyperkit.init.init_statistics`), then — H1 fixed by H0's weights —
+    a fresh init's, see :func:`~hyperkit.initialization.init_statistics`), then — H1 fixed by H0's weights —
     the tensors H1 emits for H2, and so on down to the task network. Only H0 is trained.
 
     Args:
@@ -171,7 +172,7 @@ def init_chain(chain: GeneratorChain, steps_per_level: int = 200, lr: float = 1e
         spec, losses = chain.specs[level - 1], []
         for step in range(steps_per_level):
             values = chain.generate(upto=level)[-1]
-            loss = _stats_loss(values, spec)
+            loss = statistics_loss(values, spec)
             correlation = row_correlation(grids_of(values, spec, grid, rng)) if decorrelate else {}
             if correlation:
                 loss = loss + decorrelate * torch.stack([torch.relu(c - 1) for c in correlation.values()]).mean()
@@ -189,5 +190,5 @@ def _level_report(chain, level, spec, losses, tolerance, grid, rng) -> LevelRepo
     with torch.no_grad():
         values = chain.generate(upto=level)[-1]
         correlation = {k: v.item() for k, v in row_correlation(grids_of(values, spec, grid, rng)).items()}
-        return LevelReport(_tensor_stats(level, spec, values), len(losses), tolerance, losses, correlation,
+        return LevelReport(tensor_statistics(spec, values, level), len(losses), tolerance, losses, correlation,
                            level=level)

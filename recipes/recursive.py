@@ -21,7 +21,7 @@ from hyperkit.binding import decay_generated
 from hyperkit.config import NON_NEGATIVE, ConfigError, signature_config, to_dict
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
-from hyperkit.init import _tensor_stats
+from hyperkit.initialization import tensor_statistics
 from hyperkit.recipes import register_recipe
 from hyperkit.generated import GeneratorConfig
 from hyperkit.supervised import SupervisedConfig, SupervisedRecipe, TARGET_WEIGHT_DECAY
@@ -122,7 +122,7 @@ class Recursive(SupervisedRecipe):
         # Generated-weight statistics per level: the worst |Δmean| or |Δstd| against each tensor's
         # default init, in units of its init scale (level K + 1 is the task network).
         for level, values in enumerate(module.chain.generate(), start=1):
-            stats = _tensor_stats(level, module.chain.specs[level - 1], values)
+            stats = tensor_statistics(module.chain.specs[level - 1], values, level)
             metrics[f"level{level}_max_stat_error"] = max(s.error() for s in stats)
         return metrics
 

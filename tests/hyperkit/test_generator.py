@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 import hyperkit
+from hyperkit.heads.scalar import trunk_inputs
 
 SMALL = dict(width=32, fourier_features=64, num_blocks=1)
 
@@ -137,7 +138,7 @@ def test_structure_encoder_starts_as_a_no_op():
 
 def _lowrank_reference(gen, spec, cond=None):
     """The low-rank head written tensor by tensor (the batched head must equal it)."""
-    base, contrib = gen._encode(spec, gen._condition(cond))
+    base, contrib = trunk_inputs(gen, spec, gen.project_condition(cond))
     pieces = []
     for t, p in enumerate(spec.params.values()):
         b = base[..., t, :]
@@ -161,7 +162,7 @@ def _lowrank_reference(gen, spec, cond=None):
         v = v - v.mean(-2, keepdim=True) if v.shape[-2] > 1 else v
         w = u @ v.transpose(-1, -2) / gen.rank ** 0.5 + a / v.shape[-2] ** 0.5 + c.transpose(-1, -2) / u.shape[-2] ** 0.5
         pieces.append(w.flatten(-2))
-    return gen._rescale(spec, torch.cat(pieces, dim=-1))
+    return gen.rescale(spec, torch.cat(pieces, dim=-1))
 
 
 @pytest.mark.parametrize("name", ["mlp_tiny", "cnn_digits", "gat_small", "transformer_tiny"])
@@ -215,7 +216,7 @@ def test_fourier_cache_follows_buffers_and_holds_no_graph():
     spec = hyperkit.describe(hyperkit.create_target("mlp_tiny"))
     gen = hyperkit.Generator(spec, head="lowrank", **SMALL)
     first = gen.flat(spec)
-    cached = spec._cache[("fourier", id(gen))]
+    cached = gen.plans.lookup(spec, "fourier")
     assert cached["context"].grad_fn is None and not cached["context"].requires_grad
     assert all(x.grad_fn is None for x in cached["axes"].values())
     # In-place buffer changes (load_state_dict) rebuild the features: ranges of another target.
@@ -247,7 +248,7 @@ def test_generation_in_inference_mode_first_then_training():
 
 
 def test_row_correlation_is_one_for_random_rows_and_large_for_shared_directions():
-    from hyperkit.init import row_correlation
+    from hyperkit.initialization import row_correlation
 
     torch.manual_seed(0)
     random = row_correlation({"w": torch.randn(200, 32, 48)})["w"]
@@ -257,7 +258,7 @@ def test_row_correlation_is_one_for_random_rows_and_large_for_shared_directions(
 
 
 def test_init_decorrelates_generated_rows():
-    from hyperkit.init import _correlations
+    from hyperkit.initialization import _correlations
 
     spec = hyperkit.describe(hyperkit.create_target("mlp_digits"))
     reports, worst = {}, {}
@@ -338,8 +339,8 @@ def test_centred_scalar_head_keeps_each_matrix_at_its_init_mean():
             assert torch.allclose(after[name] - after[name].mean(), before[name] - before[name].mean(), atol=1e-5)
         else:  # vectors (biases) are not centred
             assert torch.allclose(after[name], before[name])
-    # sample() then generates everything, so it agrees with the full generation
-    picks = centred.sample(spec, per_tensor=5, generator=torch.Generator().manual_seed(0))
+    # random_values() then generates everything, so it agrees with the full generation
+    picks = centred.random_values(spec, per_tensor=5, generator=torch.Generator().manual_seed(0))
     flat = centred.flat(spec)
     for name, values in picks.items():
         assert torch.isin(values, flat[spec.offsets[name]: spec.offsets[name] + spec.params[name].numel]).all()
@@ -354,21 +355,21 @@ def test_shared_trunk_runs_each_distinct_row_once_and_equals_the_unshared_comput
     gen = hyperkit.Generator(specs, head="lowrank", structure_encoder=True, shared_trunk=True, condition_size=2, **SMALL)
     torch.nn.init.normal_(gen.film.weight, std=0.05)
     torch.nn.init.normal_(gen.structure.mlp[-1].weight)
-    merged = gen._merged(specs)
-    plan = gen._lowrank_plan(merged)
+    merged = gen.plans.merged(specs)
+    plan = gen.head.plan(gen, merged)
     condition = torch.randn(4, 2)  # a batch of conditions: the trunk still runs once per distinct row
     counts = torch.tensor([len(s.params) for s in specs])
-    cond = gen._condition(condition).unsqueeze(-2).expand(-1, int(counts.sum()), -1)  # per tensor
+    cond = gen.project_condition(condition).unsqueeze(-2).expand(-1, int(counts.sum()), -1)  # per tensor
     rows = []
     hook = gen.trunk.register_forward_hook(lambda module, args, out: rows.append(tuple(args[0].shape)))
-    actual = gen._lowrank_head(merged, cond)
+    actual = gen.head.emit(gen, merged, cond)
     hook.remove()
     assert rows == [(int(plan["shared"]["inverse"].max()) + 1, SMALL["width"])]
     assert rows[0][0] < len(plan["tensor"])
     # Reference: every row through the trunk, then the same modulation.
-    h = gen.trunk(gen._lowrank_inputs(merged, None, plan))
-    gamma, beta = gen._modulation(merged, cond)
-    expected = gen._lowrank_output(plan, h * (1 + gamma[..., plan["tensor"], :]) + beta[..., plan["tensor"], :])
+    h = gen.trunk(gen.head.trunk_inputs(gen, merged, None, plan))
+    gamma, beta = gen.modulation(merged, cond)
+    expected = gen.head.output(gen, plan, h * (1 + gamma[..., plan["tensor"], :]) + beta[..., plan["tensor"], :])
     assert actual.shape == (4, merged.num_weights) and torch.allclose(actual, expected, rtol=1e-4, atol=1e-4)
     # The conditions and the architectures still make a difference.
     many = gen.generate_many(specs, [condition[0], condition[0]])

@@ -34,13 +34,13 @@ def test_top_down_init_matches_every_level_to_its_default_statistics():
 
 
 def test_level_stats_is_the_init_loss_of_each_intermediate_level():
-    from hyperkit.init import _stats_loss
+    from hyperkit.initialization import statistics_loss
 
     chain = GeneratorChain(hyperkit.create_target("mlp_tiny"), depth=2, head="scalar", **SMALL)
     levels = chain.generate()
     stats = chain.level_stats(levels)
     assert stats.shape == (2,)
-    assert torch.allclose(stats, torch.stack([_stats_loss(levels[k], chain.specs[k]) for k in range(2)]))
+    assert torch.allclose(stats, torch.stack([statistics_loss(levels[k], chain.specs[k]) for k in range(2)]))
     stats.sum().backward()  # a training loss term: its gradient reaches the root
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in chain.root.parameters())
     flat = GeneratorChain(hyperkit.create_target("mlp_tiny"), depth=0, head="scalar", **SMALL)

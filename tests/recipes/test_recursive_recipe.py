@@ -7,7 +7,7 @@ import torch
 
 from hyperkit.config import ConfigError
 from hyperkit.engine.distributed import DistributedInfo
-from hyperkit.init import _stats_loss
+from hyperkit.initialization import statistics_loss
 from hyperkit.recipes import load_recipe
 from test_recipes import train_through_cli  # tests/recipes is on sys.path
 
@@ -30,7 +30,7 @@ def test_stats_weight_adds_the_intermediate_levels_statistics_loss(tmp_path):
         loss, metrics = recipe.loss(module, 3, info)
         losses.append(loss)
     levels = module.chain.generate()
-    drift = [_stats_loss(values, spec) for values, spec in zip(levels[:2], module.chain.specs)]  # H1, H2
+    drift = [statistics_loss(values, spec) for values, spec in zip(levels[:2], module.chain.specs)]  # H1, H2
     assert [metrics[f"level{k}_stats"] for k in (1, 2)] == pytest.approx([d.item() for d in drift])
     assert losses[1].item() == pytest.approx(losses[0].item() + 0.5 * sum(d.item() for d in drift), rel=1e-5)
     trained = [p for p in module.parameters() if p.requires_grad]

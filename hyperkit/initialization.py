@@ -4,14 +4,14 @@ uncorrelated as those of a freshly initialised tensor."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
-from hyperkit.descriptors import TargetSpec, sequence_of
 from hyperkit.engine.schedule import fusable
 from hyperkit.generator import Generator
+from hyperkit.spec import TargetSpec, sequence_of
 
 DEFAULT_TOLERANCE = 0.1
 DEFAULT_CORRELATION_TOLERANCE = 1.0
@@ -73,7 +73,9 @@ class InitReport:
         return "\n".join(lines)
 
 
-def _stats_loss(values: dict[str, torch.Tensor], spec: TargetSpec) -> torch.Tensor:
+def statistics_loss(values: dict[str, torch.Tensor], spec: TargetSpec) -> torch.Tensor:
+    """UHN's L_init over ``values`` (every tensor, or sampled positions of it): the mean over tensors
+    of ``((μ̂ − μ)/s)² + ((σ̂ − σ)/s)²`` against each tensor's default-init mean, std and scale."""
     terms = []
     for name, v in values.items():
         p = spec.params[name]
@@ -109,13 +111,15 @@ def row_correlation(grids: dict[str, torch.Tensor], min_rows: int = 8) -> dict[s
     return out
 
 
-def _tensor_stats(index: int, spec: TargetSpec, values: dict[str, torch.Tensor]) -> list[TensorStats]:
+def tensor_statistics(spec: TargetSpec, values: dict[str, torch.Tensor], spec_index: int = 0) -> list[TensorStats]:
+    """Mean and std of each tensor in ``values`` next to its default-init targets from ``spec``
+    (``spec_index`` labels the spec among several)."""
     out = []
     for name, v in values.items():
         p = spec.params[name]
         flat = v.detach().reshape(-1).double()
         std = flat.std(unbiased=False).item() if flat.numel() > 1 else p.init_std
-        out.append(TensorStats(index, name, flat.mean().item(), std, p.init_mean, p.init_std, p.scale))
+        out.append(TensorStats(spec_index, name, flat.mean().item(), std, p.init_mean, p.init_std, p.scale))
     return out
 
 
@@ -124,7 +128,7 @@ def measure(generator: Generator, specs: TargetSpec | Sequence[TargetSpec],
     """Mean and std of every fully generated tensor next to its default-init targets."""
     with torch.no_grad():
         return [s for i, spec in enumerate(sequence_of(specs))
-                for s in _tensor_stats(i, spec, generator(spec, condition))]
+                for s in tensor_statistics(spec, generator(spec, condition), i)]
 
 
 def init_statistics(generator: Generator, specs: TargetSpec | Sequence[TargetSpec] | None = None, *,
@@ -171,7 +175,7 @@ def init_statistics(generator: Generator, specs: TargetSpec | Sequence[TargetSpe
         terms = []
         for s in specs:
             values, grids = _draw(generator, s, sample, grid if decorrelate else 0, condition, rng)
-            loss = _stats_loss(values, s)
+            loss = statistics_loss(values, s)
             correlation = row_correlation(grids)
             if correlation:
                 loss = loss + decorrelate * torch.stack([torch.relu(c - 1) for c in correlation.values()]).mean()
@@ -202,11 +206,12 @@ def adam(params, lr: float) -> torch.optim.Adam:
 def _draw(generator: Generator, spec: TargetSpec, sample: int, grid: int, condition, rng):
     """Sampled values for the statistics and (``grid > 0``) row grids for the correlation term.
 
-    The scalar head evaluates only the sampled positions; the other heads generate every weight
-    anyway, so one generation serves both and the statistics use every weight."""
-    if generator.head == "scalar":
-        values = generator.sample(spec, sample, condition, rng)
-        return values, generator.sample_grid(spec, grid, grid, condition, rng) if grid else {}
+    A head that evaluates positions alone (the scalar head) gives only the sampled positions; the
+    other heads generate every weight anyway, so one generation serves both and the statistics use
+    every weight."""
+    if generator.head.generates_positions:
+        values = generator.random_values(spec, sample, condition, rng)
+        return values, generator.random_grid(spec, grid, grid, condition, rng) if grid else {}
     values = generator(spec, condition)
     return values, grids_of(values, spec, grid, rng) if grid else {}
 
@@ -227,11 +232,11 @@ def grids_of(values: dict[str, torch.Tensor], spec: TargetSpec, grid: int, rng: 
 def _correlations(generator, specs, grid, condition, rng) -> dict[str, float]:
     with torch.no_grad():
         return {f"{i}:{name}" if len(specs) > 1 else name: value.item() for i, s in enumerate(specs)
-                for name, value in row_correlation(generator.sample_grid(s, grid, grid, condition, rng)).items()}
+                for name, value in row_correlation(generator.random_grid(s, grid, grid, condition, rng)).items()}
 
 
 def _within(generator, specs, sample, condition, rng, tolerance) -> bool:
     """Whether sampled statistics of every tensor are within ``tolerance`` (a cheap early stop)."""
     with torch.no_grad():
         return all(s.error() <= tolerance for i, spec in enumerate(specs)
-                   for s in _tensor_stats(i, spec, generator.sample(spec, sample, condition, rng)))
+                   for s in tensor_statistics(spec, generator.random_values(spec, sample, condition, rng), i))

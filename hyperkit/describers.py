@@ -3,7 +3,10 @@ GroupNorm, BatchNorm (without running statistics) and torch_geometric's Linear, 
 
 Each describer names, for every parameter of its layer, the role, the index field(s) of each
 dimension and the default-init statistics (analytic where PyTorch's init is simple, otherwise
-measured by :func:`hyperkit.descriptors._measure_init`).
+measured by :func:`hyperkit.descriptors.measure_init`). torch_geometric's are registered with
+:func:`~hyperkit.spec.register_layer_lazily`, so that describing a target without graph layers never
+imports torch_geometric. The generator's own layer types register theirs beside themselves
+(:mod:`hyperkit.blocks`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 
 import torch.nn as nn
 
-from hyperkit.descriptors import _DEFERRED_DESCRIBERS, AxisMap, LayerDescription, ParamInfo, register_layer
+from hyperkit.spec import (AxisMap, LayerDescription, ParamInfo, register_layer, register_layer_lazily)
 
 _ROW_COL = ("row", "col")
 
@@ -118,63 +121,35 @@ def _pyg_linear_std(m) -> float | None:
     return None
 
 
-def _describe_pyg():
-    """torch_geometric layers, registered when describe() first meets one (and only where
-    torch_geometric is installed)."""
-    try:
-        from torch_geometric.nn import GATConv, GCNConv
-        from torch_geometric.nn.dense.linear import Linear as PygLinear
-    except ImportError:  # pragma: no cover - torch_geometric is a dependency, but stay importable
-        return
-
-    @register_layer(PygLinear, "pyg_linear")
-    def describe_pyg_linear(m) -> LayerDescription:
-        return LayerDescription({"in_size": m.in_channels, "out_size": m.out_channels},
-                                {"weight": ParamInfo("weight", _ROW_COL, std=_pyg_linear_std(m)),
-                                 "bias": ParamInfo("bias", ("row",))})
-
-    @register_layer(GCNConv, "gcn")
-    def describe_gcn(m) -> LayerDescription:
-        return LayerDescription({"in_size": m.in_channels, "out_size": m.out_channels},
-                                {"lin.weight": ParamInfo("weight", _ROW_COL, std=_pyg_linear_std(m.lin)),
-                                 "bias": ParamInfo("bias", ("row",), std=0.0)})
-
-    @register_layer(GATConv, "gat")
-    def describe_gat(m) -> LayerDescription:
-        h, c = m.heads, m.out_channels
-        rows = (AxisMap("head", c, h), AxisMap("row", 1, c))
-        out_rows = rows if m.concat else "row"
-        att = ParamInfo("attention", (None, "head", "row"), std=_glorot_std(h, c))
-        params = {"att_src": att, "att_dst": att, "att_edge": att, "bias": ParamInfo("bias", (out_rows,), std=0.0)}
-        for lin, role, axis in (("lin", "weight", rows), ("lin_src", "src_weight", rows),
-                                ("lin_dst", "dst_weight", rows), ("lin_edge", "edge_weight", rows),
-                                ("res", "residual_weight", out_rows)):
-            module = getattr(m, lin, None)
-            if module is not None:
-                params[f"{lin}.weight"] = ParamInfo(role, (axis, "col"), std=_pyg_linear_std(module))
-        in_size = m.in_channels if isinstance(m.in_channels, int) else m.in_channels[0]
-        return LayerDescription({"in_size": in_size, "out_size": h * c if m.concat else c, "heads": h}, params)
+def describe_pyg_linear(m) -> LayerDescription:
+    return LayerDescription({"in_size": m.in_channels, "out_size": m.out_channels},
+                            {"weight": ParamInfo("weight", _ROW_COL, std=_pyg_linear_std(m)),
+                             "bias": ParamInfo("bias", ("row",))})
 
 
-_DEFERRED_DESCRIBERS["torch_geometric"] = _describe_pyg
+def describe_gcn(m) -> LayerDescription:
+    return LayerDescription({"in_size": m.in_channels, "out_size": m.out_channels},
+                            {"lin.weight": ParamInfo("weight", _ROW_COL, std=_pyg_linear_std(m.lin)),
+                             "bias": ParamInfo("bias", ("row",), std=0.0)})
 
 
-def _describe_learned_vectors(m) -> LayerDescription:
-    num, width = m.weight.shape
-    return LayerDescription({"in_size": num, "out_size": width},
-                            {"weight": ParamInfo("embedding", _ROW_COL, std=m.std)})
+def describe_gat(m) -> LayerDescription:
+    h, c = m.heads, m.out_channels
+    rows = (AxisMap("head", c, h), AxisMap("row", 1, c))
+    out_rows = rows if m.concat else "row"
+    att = ParamInfo("attention", (None, "head", "row"), std=_glorot_std(h, c))
+    params = {"att_src": att, "att_dst": att, "att_edge": att, "bias": ParamInfo("bias", (out_rows,), std=0.0)}
+    for lin, role, axis in (("lin", "weight", rows), ("lin_src", "src_weight", rows),
+                            ("lin_dst", "dst_weight", rows), ("lin_edge", "edge_weight", rows),
+                            ("res", "residual_weight", out_rows)):
+        module = getattr(m, lin, None)
+        if module is not None:
+            params[f"{lin}.weight"] = ParamInfo(role, (axis, "col"), std=_pyg_linear_std(module))
+    in_size = m.in_channels if isinstance(m.in_channels, int) else m.in_channels[0]
+    return LayerDescription({"in_size": in_size, "out_size": h * c if m.concat else c, "heads": h}, params)
 
 
-def _describe_axis_projection(m) -> LayerDescription:
-    return LayerDescription({"in_size": m.in_features, "out_size": m.out_features},
-                            {"weight": ParamInfo("weight", _ROW_COL, std=math.sqrt(2.0 / m.in_features))})
+register_layer_lazily("torch_geometric.nn.dense.linear.Linear", describe_pyg_linear, "pyg_linear")
+register_layer_lazily("torch_geometric.nn.GCNConv", describe_gcn, "gcn")
+register_layer_lazily("torch_geometric.nn.GATConv", describe_gat, "gat")
 
-
-def _register_generator_layers() -> None:
-    from hyperkit.generator import AxisProjection, LearnedVectors  # no import cycle: generator never imports layers
-
-    register_layer(LearnedVectors, "learned_vectors")(_describe_learned_vectors)
-    register_layer(AxisProjection, "axis_projection")(_describe_axis_projection)
-
-
-_register_generator_layers()
