@@ -1,6 +1,6 @@
 """The ``hyperkit`` command line, run in-process through ``hyperkit.cli.main`` (the console script's
 entry point): what each command prints, and exit code 2 with a message on stderr for a user's error.
-(``predict`` has its own file, tests/test_cli_predict.py; ``run``, ``export`` and ``--resume`` are
+(``predict`` has its own file, tests/hyperkit/test_cli_predict.py; ``run``, ``export`` and ``--resume`` are
 exercised end to end in tests/test_user_paths.py and tests/recipes/.)"""
 
 from __future__ import annotations
