@@ -7,6 +7,7 @@ working folder, with torch at one thread and fixed seeds, like the rest of the s
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import importlib
 import pkgutil
@@ -60,6 +61,21 @@ def _param(name: str):
     return pytest.param(name, marks=marks, id=name)
 
 
+@contextlib.contextmanager
+def _forget_new_registrations():
+    """Take out of every registry what an example registered (``@register_target`` on
+    ``mlp_doc_example``), so later tests and a second run do not meet it."""
+    from hyperkit.registry import Registry
+
+    before = {registry: set(registry.names()) for registry in Registry.instances}  # loads built-ins
+    try:
+        yield
+    finally:
+        for registry, names in before.items():
+            for name in set(registry.names()) - names:
+                registry.unregister(name)
+
+
 @pytest.mark.parametrize("name", [_param(name) for name in _module_names()])
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
@@ -73,8 +89,9 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     module = importlib.import_module(name)
     tests = doctest.DocTestFinder().find(module, name)
     runner = doctest.DocTestRunner(optionflags=OPTIONS)
-    for test in tests:
-        runner.run(test)
+    with _forget_new_registrations():
+        for test in tests:
+            runner.run(test)
     result = runner.summarize(verbose=False)
     # a module without examples passes trivially; one with examples must pass all of them
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} fail (output above)"
