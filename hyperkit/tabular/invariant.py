@@ -168,7 +168,7 @@ class HingeFeatures(nn.Module):
 
     Example:
         >>> expand = HingeFeatures(torch.ones(2, 1), torch.zeros(2, 1))
-        >>> expand(torch.tensor([[-1.0, 2.0]]))
+        >>> expand(torch.tensor([[-1.0, 2.0]])).detach()  # slopes and offsets are Parameters
         tensor([[-1.,  0.,  2.,  2.]])
     """
 

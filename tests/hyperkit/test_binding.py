@@ -63,12 +63,3 @@ def test_generated_weight_decay_is_the_gradient_of_an_l2_penalty_on_the_matrices
         assert torch.equal(decayed(x), plain(x))
     with pytest.raises(ValueError, match="weight_decay must be >= 0"):
         hyperkit.Generated(generator, target, weight_decay=-1.0)
-
-
-def test_binding_docstring_examples_run():
-    import doctest
-
-    import hyperkit.binding
-
-    result = doctest.testmod(hyperkit.binding)
-    assert result.attempted > 0 and result.failed == 0

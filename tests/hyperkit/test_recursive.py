@@ -45,12 +45,3 @@ def test_level_stats_is_the_init_loss_of_each_intermediate_level():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in chain.root.parameters())
     flat = GeneratorChain(hyperkit.create_target("mlp_tiny"), depth=0, head="scalar", **SMALL)
     assert flat.level_stats(flat.generate()).shape == (0,)
-
-
-def test_recursive_docstring_examples_run():
-    import doctest
-
-    import hyperkit.recursive
-
-    result = doctest.testmod(hyperkit.recursive)
-    assert result.attempted > 0 and result.failed == 0
