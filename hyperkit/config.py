@@ -858,7 +858,7 @@ def import_path(path: str) -> Any:
         <class 'fractions.Fraction'>
         >>> import_path("fractions.Fractoin")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        LookupError: ... module 'fractions' has no attribute 'Fractoin' ...
+        LookupError: ... module 'fractions' (...) has no attribute 'Fractoin' ...
     """
     folder = os.getcwd()
     if folder not in sys.path and "" not in sys.path:

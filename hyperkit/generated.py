@@ -19,7 +19,7 @@ from hyperkit.binding import decay_generated
 from hyperkit.config import ConfigError, signature_config, to_dict
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.generator import Generator
-from hyperkit.init import init_statistics
+from hyperkit.initialization import init_statistics
 from hyperkit.tasks import Task, evaluate_classifier
 
 __all__ = ["GeneratedTargets", "GeneratorConfig", "InitConfig", "build_generator", "match_init"]

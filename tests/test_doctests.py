@@ -24,15 +24,9 @@ import hyperkit.targets
 
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
-# Modules whose examples fail today in files another branch is restructuring (issue 27): they are
-# left alone here so the merges stay easy. Remove an entry once its branch has landed and the
-# examples pass (strict: a module that starts passing fails this suite until its entry goes).
-BEING_RESTRUCTURED = {
-    # import_path's LookupError now names the module's file inside the text the example expects
-    # ("module 'fractions' (/…/fractions.py) has no attribute"); the fix is one `...` in config.py
-    "hyperkit.config": "import_path's example expects an older error text; config.py is being "
-    "restructured on branch issue27-floors",
-}
+# module -> why its examples are expected to fail for now, during a restructuring (strict: a
+# module that starts passing fails this suite until its entry goes)
+BEING_RESTRUCTURED: dict[str, str] = {}
 
 # Importing these runs a program, not a library: they hold no examples.
 NOT_IMPORTABLE = {"hyperkit.__main__"}

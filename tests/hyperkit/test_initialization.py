@@ -1,4 +1,4 @@
-"""hyperkit.init: statistics-matching initialisation (UHN's L_init) and the report it returns.
+"""hyperkit.initialization: statistics-matching initialisation (UHN's L_init) and the report it returns.
 Only public names (hyperkit.describe, Generator, init_statistics, InitReport) are used."""
 
 from __future__ import annotations
