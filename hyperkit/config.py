@@ -1,10 +1,12 @@
-"""Typed configs: YAML → nested dataclasses, ``key=value`` overrides, and one ``instantiate``.
+"""Typed configs: YAML → nested dataclasses, ``key=value`` overrides, and import paths.
 
 A recipe declares its config as nested dataclasses; :func:`load_config` reads a YAML file, applies
 command-line overrides (``train.lr=3e-4``) and checks every value against the annotations, so a
 typo or a wrong type fails at start-up with the dotted key, the file and the valid choices instead
-of deep inside training. :func:`save_config` writes the resolved config next to a checkpoint and
-:func:`instantiate` is the one way from a ``{"name": ..., **kwargs}`` spec to an object.
+of deep inside training. :func:`save_config` writes the resolved config next to a checkpoint. A config names a component
+(target, data, family …) by a registered name or an import path; the registries
+(:meth:`hyperkit.registry.Registry.get`, through :func:`import_path`) are the one way from such a
+name to its builder.
 
 Example:
     >>> from dataclasses import dataclass
@@ -43,9 +45,9 @@ import yaml
 T = TypeVar("T")
 
 __all__ = [
-    "Check", "ConfigError", "check_values", "copy_config", "from_dict", "signature_config", "import_path", "instantiate", "load_config", "packaged_config", "packaged_configs",
-    "parse_overrides", "read_yaml",
-    "save_config", "to_dict", "to_yaml",
+    "Check", "ConfigError", "check_values", "copy_config", "from_dict", "import_path",
+    "load_config", "packaged_config", "packaged_configs", "parse_overrides", "read_yaml",
+    "save_config", "signature_config", "to_dict", "to_yaml",
 ]
 
 
@@ -760,84 +762,7 @@ def signature_config(name: str, fn: Callable[..., Any], *, skip: Iterable[str] =
 
 
 # --------------------------------------------------------------------------------------------
-# spec → object
-
-Registry = Union[Mapping[str, Callable[..., Any]], Callable[[str], Callable[..., Any]], None]
-
-
-def instantiate(spec: str | Mapping, registry: Registry, **extra: Any) -> Any:
-    """Build an object from a config spec: the one way from config to object.
-
-    ``spec`` is a name or a mapping ``{"name": ..., **kwargs}``. The name is looked up in
-    ``registry`` (a mapping from names to callables, or a lookup function ``name → callable`` that
-    raises ``KeyError`` for unknown names); a name with a dot that the registry does not know is
-    imported as a dotted path (``torch.nn.Linear``). The callable is then called with the spec's
-    kwargs (deep-copied, so the object never aliases the config) plus ``extra``.
-
-    Args:
-        spec: a registered name, a dotted path, or a mapping with a ``"name"`` key and kwargs.
-        registry: mapping or lookup function for registered names; ``None`` for dotted paths only.
-        **extra: arguments supplied by the code (e.g. sizes read from the data). A key given both
-            here and in the spec is an error rather than a silent override of the config.
-
-    Raises:
-        ConfigError: on a malformed spec, an unknown name (listing the registered names), a
-            dotted path that does not import, or kwargs the callable does not accept.
-
-    Example:
-        >>> registry = {"pair": lambda first, second=0: (first, second)}
-        >>> instantiate({"name": "pair", "second": 2}, registry, first=1)
-        (1, 2)
-        >>> instantiate({"name": "fractions.Fraction", "numerator": 3, "denominator": 4}, None)
-        Fraction(3, 4)
-    """
-    name, kwargs = _split_spec(spec)
-    clash = sorted(set(kwargs) & set(extra))
-    if clash:
-        raise ConfigError(f"spec {name!r} sets {', '.join(clash)}, which the code also passes; "
-                          "remove them from the config (the code computes them)")
-    target = _resolve_callable(name, registry)
-    _check_arguments(target, name, {**kwargs, **extra})
-    return target(**kwargs, **extra)
-
-
-def _split_spec(spec: str | Mapping) -> tuple[str, dict]:
-    if isinstance(spec, str):
-        return spec, {}
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
-        raise ConfigError(f"a spec must be a name or a mapping with a string 'name' key, got "
-                          f"{_describe_value(spec)}; write e.g. {{name: mlp_tiny, hidden: [64]}}")
-    kwargs = {key: value for key, value in spec.items() if key != "name"}
-    return spec["name"], copy.deepcopy(kwargs)
-
-
-def _resolve_callable(name: str, registry: Registry) -> Callable[..., Any]:
-    failure = ""
-    if isinstance(registry, Mapping):
-        if name in registry:
-            return registry[name]
-        names = sorted(registry)
-        failure = f"registered names: {', '.join(names)}{_did_you_mean(name, names)}"
-    elif registry is not None:
-        try:
-            return registry(name)
-        except LookupError as exc:
-            failure = str(exc.args[0]) if exc.args else f"{registry!r} does not know it"
-    if "." in name:
-        return _import_dotted(name, failure)
-    raise ConfigError(f"unknown name {name!r}; {failure or 'give a registry or a dotted path'}")
-
-
-def _import_dotted(path: str, failure: str) -> Callable[..., Any]:
-    try:
-        obj = import_path(path)
-    except LookupError as err:
-        also = f"; {failure}" if failure else ""
-        raise ConfigError(f"unknown name {path!r}: not registered, and {err.args[0]}{also}") from None
-    if not callable(obj):
-        raise ConfigError(f"{path!r} imports to a {type(obj).__name__}, which is not callable")
-    return obj
-
+# import paths
 
 def import_path(path: str) -> Any:
     """The object a dotted import path names: ``my_targets.res_mlp``, ``package.module.builder``.
@@ -846,7 +771,7 @@ def import_path(path: str) -> Any:
     import path, so a user's ``my_targets.py`` beside their config is found — and the rest is read
     as attributes. Importing a module runs its registrations (``@register_target`` …), so the
     names it registers work too from then on. This is the one resolver behind every registry
-    (:meth:`hyperkit.registry.Registry.get`) and :func:`instantiate`.
+    (:meth:`hyperkit.registry.Registry.get`).
 
     Raises:
         LookupError: no module of that path imports, or it lacks the attribute; the message says
@@ -886,18 +811,3 @@ def import_path(path: str) -> Any:
         break
     raise LookupError(f"{path!r} does not import: {'; '.join(tried) or 'it names no module'} (searched the "
                       f"working folder {folder} and the installed packages)")
-
-
-def _check_arguments(target: Callable[..., Any], name: str, kwargs: dict) -> None:
-    """Reject kwargs the callable does not take, listing those it does (unless ``**kwargs``)."""
-    try:
-        parameters = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature; let the call decide
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return
-    valid = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    for key in kwargs:
-        if key not in valid:
-            raise ConfigError(f"{name!r} has no argument {key!r}{_did_you_mean(key, valid)}; "
-                              f"valid arguments: {', '.join(valid) or '(none)'}")

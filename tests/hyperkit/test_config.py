@@ -1,4 +1,4 @@
-"""Tests for hyperkit.config: typed YAML configs, overrides, saving and instantiate."""
+"""Tests for hyperkit.config: typed YAML configs, overrides, saving, import paths."""
 
 # String annotations on purpose: recipes use them, and they must resolve via get_type_hints.
 from __future__ import annotations
@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 import pytest
-import torch.nn as nn
 import yaml
 
 from hyperkit import config
 from hyperkit.config import (
     ConfigError,
     from_dict,
-    instantiate,
+    import_path,
     load_config,
     parse_overrides,
     save_config,
@@ -373,69 +372,21 @@ def test_save_config_with_unstorable_value_writes_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+
+
 # --------------------------------------------------------------------------------------------
-# instantiate
+# import paths
 
 
-def mlp(in_features: int, hidden: int = 8, num_classes: int = 2) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
-
-
-def collect(items: list):
-    items.append("built")  # a builder that mutates its argument must not mutate the config
-    return items
-
-
-REGISTRY = {"mlp_tiny": mlp, "cnn_digits": mlp, "collect": collect}
-
-
-def test_instantiate_registered_name_with_kwargs_and_extra():
-    model = instantiate({"name": "mlp_tiny", "hidden": 16}, REGISTRY, in_features=3)
-    assert [tuple(p.shape) for p in model.parameters()] == [(16, 3), (16,), (2, 16), (2,)]
-    assert instantiate("mlp_tiny", REGISTRY, in_features=5)[0].in_features == 5
-
-
-def test_instantiate_dotted_path_and_registry_priority():
-    layer = instantiate({"name": "torch.nn.Linear", "in_features": 3, "out_features": 2}, REGISTRY)
-    assert isinstance(layer, nn.Linear) and tuple(layer.weight.shape) == (2, 3)
-    assert instantiate("collections.OrderedDict", None) == {}
-    assert instantiate("torch.nn.Linear", {"torch.nn.Linear": lambda: "registered"}) == "registered"
-
-
-def test_instantiate_with_a_lookup_function():
-    def lookup(name):
-        if name != "mlp_tiny":
-            raise KeyError(f"unknown target {name!r}; registered targets include: mlp_tiny")
-        return mlp
-
-    assert instantiate({"name": "mlp_tiny"}, lookup, in_features=4)[0].in_features == 4
-    with pytest.raises(ConfigError, match="registered targets include: mlp_tiny"):
-        instantiate("gcn", lookup)
-
-
-def test_instantiate_unknown_name_lists_registered_names():
-    with pytest.raises(ConfigError) as excinfo:
-        instantiate({"name": "mlp_tny"}, REGISTRY)
-    assert message(excinfo) == ("unknown name 'mlp_tny'; registered names: cnn_digits, collect, "
-                                "mlp_tiny (did you mean 'mlp_tiny'?)")
-    with pytest.raises(ConfigError, match=r"not registered, and 'no_such_package.Thing' does not import: no "
-                                          r"module 'no_such_package' \(searched .*\); registered names: cnn_digits"):
-        instantiate("no_such_package.Thing", REGISTRY)
-    with pytest.raises(ConfigError, match="'math.pi' imports to a float, which is not callable"):
-        instantiate("math.pi", REGISTRY)
-
-
-def test_instantiate_argument_errors():
-    with pytest.raises(ConfigError, match=r"'mlp_tiny' has no argument 'hiden' \(did you mean "
-                                          r"'hidden'\?\); valid arguments: in_features, hidden"):
-        instantiate({"name": "mlp_tiny", "hiden": 3}, REGISTRY, in_features=2)
-    with pytest.raises(ConfigError, match="sets in_features, which the code also passes"):
-        instantiate({"name": "mlp_tiny", "in_features": 3}, REGISTRY, in_features=2)
-    with pytest.raises(ConfigError, match="mapping with a string 'name' key"):
-        instantiate({"hidden": 3}, REGISTRY)
-
-
-def test_instantiate_does_not_let_the_object_alias_the_config():
-    spec = {"name": "collect", "items": [1]}
-    assert instantiate(spec, REGISTRY) == [1, "built"]
-    assert spec == {"name": "collect", "items": [1]}
+def test_import_path_finds_a_module_attribute_and_says_what_it_tried(tmp_path, monkeypatch):
+    assert import_path("collections.OrderedDict") is __import__("collections").OrderedDict
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_builders_for_test.py").write_text("def tiny():\n    return 'built'\n")
+    assert import_path("my_builders_for_test.tiny")() == "built"  # the working folder is searched
+    with pytest.raises(LookupError, match=r"no module 'no_such_package'.*searched the working folder"):
+        import_path("no_such_package.Thing")
+    with pytest.raises(LookupError, match=r"has no attribute 'tny' \(did you mean 'tiny'\?\)"):
+        import_path("my_builders_for_test.tny")
+    (tmp_path / "broken_for_test.py").write_text("import no_such_dependency\n")
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency"):  # the user's own error, as raised
+        import_path("broken_for_test.thing")
