@@ -24,7 +24,8 @@ _LAZY = {
     "describe": "hyperkit.descriptors",
     "Generator": "hyperkit.generator",
     "InitReport": "hyperkit.initialization", "init_statistics": "hyperkit.initialization",
-    "create_target": "hyperkit.registry", "list_targets": "hyperkit.registry",
+    # from the package of built-in targets, which registers them all (timm's package face)
+    "create_target": "hyperkit.targets", "list_targets": "hyperkit.targets",
     "register_target": "hyperkit.registry",
     "MotherNetClassifier": "hyperkit.tabular",
     # the recipes' floor: a run is rebuilt through its recipe (recipes/runs.py)

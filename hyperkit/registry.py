@@ -17,6 +17,8 @@ class Registry:
     Args:
         kind: what the builders make ("target", "dataset"), used in error messages.
         on_lookup: called before every lookup (lazy registration of the built-in entries).
+        empty_hint: what an "unknown name" error adds while nothing is registered (where the
+            built-in entries come from).
 
     ``Registry.instances`` lists every registry created, so that code which must clean up after
     itself (a test that registers builders) can reach them all.
@@ -24,8 +26,8 @@ class Registry:
 
     instances: ClassVar[list[Registry]] = []
 
-    def __init__(self, kind: str, on_lookup: Callable[[], None] | None = None):
-        self.kind, self._on_lookup, self._entries = kind, on_lookup, {}
+    def __init__(self, kind: str, on_lookup: Callable[[], None] | None = None, empty_hint: str = ""):
+        self.kind, self._on_lookup, self._entries, self._empty_hint = kind, on_lookup, {}, empty_hint
         self.plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
         Registry.instances.append(self)
 
@@ -77,6 +79,8 @@ class Registry:
 
     def _unknown(self, name: str) -> str:
         names = sorted(self._entries)
+        if not names and self._empty_hint:
+            return f"unknown {self.kind} {name!r}: none is registered yet; {self._empty_hint}"
         return (f"unknown {self.kind} {name!r}{_did_you_mean(name, names)}; registered {self.plural}: "
                 f"{', '.join(names)}; or name your own builder by its import path, e.g. "
                 f"my_module.my_{self.kind.replace(' ', '_')} (a my_module.py in the working folder)")
@@ -89,12 +93,11 @@ class Registry:
         return fnmatch.filter(names, pattern) if pattern else names
 
 
-def _load_builtin_targets() -> None:
-    # Importing the package registers the built-in families; done lazily to avoid an import cycle.
-    import hyperkit.targets  # noqa: F401
-
-
-TARGETS = Registry("target", _load_builtin_targets)
+# The built-in targets register when the package hyperkit.targets is imported: `hyperkit.create_target`
+# and `hyperkit.list_targets` are that package's (hyperkit/__init__.py), as are the recipes and the
+# CLI, which import it. This module knows no target (timm's _registry.py).
+TARGETS = Registry("target", empty_hint="the built-in ones register when hyperkit.targets is imported "
+                   "(hyperkit.create_target and hyperkit.list_targets do that)")
 
 
 def register_target(fn: Callable[..., nn.Module] | None = None, *, name: str | None = None):

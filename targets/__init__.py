@@ -3,6 +3,7 @@
 One module per family; importing this package registers every builder.
 """
 
+from hyperkit.registry import create_target, list_targets, register_target
 from hyperkit.targets import cnn, gnn, hypernet, mlp, tabular, transformer  # noqa: F401
 from hyperkit.targets.cnn import CNN
 from hyperkit.targets.gnn import GAT, GCN
@@ -11,4 +12,5 @@ from hyperkit.targets.mlp import MLP
 from hyperkit.targets.tabular import LowRankLinear, MotherNetChild
 from hyperkit.targets.transformer import TransformerClassifier
 
-__all__ = ["CNN", "GAT", "GCN", "Hypernet", "LowRankLinear", "MLP", "MotherNetChild", "TransformerClassifier"]
+__all__ = ["CNN", "GAT", "GCN", "Hypernet", "LowRankLinear", "MLP", "MotherNetChild", "TransformerClassifier",
+           "create_target", "list_targets", "register_target"]

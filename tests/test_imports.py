@@ -284,8 +284,6 @@ def test_no_import_cycle_inside_the_library():
                             f"{_report(edges)}")
 
 
-@pytest.mark.xfail(strict=True, reason="hyperkit.registry still imports hyperkit.targets on the first lookup "
-                   "(the built-in targets register then); the last offender, left for the next step of issue 27")
 def test_library_does_not_import_recipes_or_targets():
     offenders = library_imports_of_application()
     assert not offenders, ("library modules import the application (hyperkit.recipes, hyperkit.targets); "
