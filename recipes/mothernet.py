@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hyperkit.config import ConfigError, from_dict, to_dict
+from hyperkit.config import Check, ConfigError, from_dict, to_dict
 from hyperkit.engine.checkpoint import latest_checkpoint, load_checkpoint
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import read_scalars
@@ -48,10 +48,8 @@ class PriorConfig(Prior):
     min_rows: int = 64
     max_rows: int = 512
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not 4 <= self.min_rows <= self.max_rows:
-            raise ValueError(f"min_rows ({self.min_rows}) must be at least 4 and at most max_rows ({self.max_rows})")
+    checks = {"min_rows": Check(lambda rows, prior: 4 <= rows <= prior.max_rows,
+                                "({value}) must be at least 4 and at most max_rows ({max_rows})")}
 
 
 @dataclass

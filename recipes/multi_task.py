@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.config import ConfigError
+from hyperkit.config import Check, ConfigError
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import Recipe, TrainConfig
@@ -60,8 +60,14 @@ class MultiTaskConfig:
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    # The task list's structure (non-empty, unique names, probabilities) is checked in setup.
-    checks = {"target_weight_decay": TARGET_WEIGHT_DECAY}
+    checks = {"target_weight_decay": TARGET_WEIGHT_DECAY, "tasks": (
+        Check(lambda tasks, _: len(tasks) > 0, "needs at least one task ({{name, data, target, probability}})"),
+        Check(lambda tasks, _: len({t.name for t in tasks}) == len(tasks), "names must be unique (each names "
+              "its metrics)"),
+        Check(lambda tasks, _: not tasks or (min(t.probability for t in tasks) >= 0
+                                             and sum(t.probability for t in tasks) > 0),
+              "probabilities must be >= 0 with a positive sum"),
+    )}
 
 
 @register_recipe
@@ -76,13 +82,6 @@ class MultiTask(Recipe):
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config
-        if not cfg.tasks:
-            raise ConfigError("tasks: give at least one task ({name, data, target, probability})")
-        names = [t.name for t in cfg.tasks]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"tasks: names must be unique, got {names}")
-        if min(t.probability for t in cfg.tasks) < 0 or sum(t.probability for t in cfg.tasks) <= 0:
-            raise ConfigError("tasks: probabilities must be >= 0 with a positive sum")
         self.tasks, targets, specs = [], [], []
         for index, task_cfg in enumerate(cfg.tasks):
             task = load_task(task_cfg.data)
