@@ -294,3 +294,14 @@ def test_recipes_do_not_import_each_other():
     offenders = recipes_importing_recipes()
     assert not offenders, ("recipe modules import other recipe modules (the package hyperkit.recipes, its "
                            f"registry, is allowed):\n  {_report(offenders)}")
+
+
+def test_every_subpackage_is_installed():
+    """A non-editable install ships only the packages pyproject.toml lists: a new folder must be in it."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(("hyperkit",) + p.parent.relative_to(root / "hyperkit").parts)
+             for p in (root / "hyperkit").rglob("__init__.py")}
+    assert found - listed == set(), f"add {sorted(found - listed)} to [tool.setuptools] packages in pyproject.toml"
