@@ -17,7 +17,7 @@ def call(module: nn.Module, params: Mapping[str, torch.Tensor], *args: Any, **kw
     """Run ``module`` with generated ``params`` instead of its own (``torch.func.functional_call``).
 
     The module is not modified; gradients flow from the output into ``params`` (and on into the
-    generator). Buffers stay the module's own.
+    generator). Buffers, and parameters ``params`` lacks (partial generation), stay the module's own.
 
     Shapes:
         params: ``{name: shape}`` as in ``module.named_parameters()``.
@@ -61,7 +61,8 @@ def vcall(module: nn.Module, params: Mapping[str, torch.Tensor], *args: Any, in_
 
 
 def materialize(module: nn.Module, params: Mapping[str, torch.Tensor]) -> nn.Module:
-    """A standalone copy of ``module`` holding the generated weights (detached) as its parameters.
+    """A standalone copy of ``module`` holding the generated weights (detached) as its parameters;
+    parameters ``params`` lacks (partial generation) keep the module's values.
 
     Use it to save, export or fine-tune one generated network. Tied parameters stay tied.
 
@@ -111,9 +112,12 @@ def _decayed(weight: torch.Tensor, decay: float, grad: torch.Tensor) -> torch.Te
 class Generated(nn.Module):
     """A target whose weights come from a generator: use it like the target itself.
 
-    Each forward pass generates every weight of ``target`` and runs it on the inputs, so training
-    this module trains the generator. The target's own parameters are frozen templates (shapes and
-    the forward pass), never trained; ``train()``/``eval()`` reach the target, so its dropout follows.
+    Each forward pass generates every weight ``spec`` describes and runs ``target`` with them, so
+    training this module trains the generator; ``train()``/``eval()`` reach the target, so its
+    dropout follows. The target's own parameters are templates (shapes and the forward pass) for
+    the generated ones. With a partial spec (``describe(target, include=...)``) the others are used
+    as they are: frozen by default (e.g. pretrained weights), or trained alongside the generator
+    with ``train_own=True``.
 
     Args:
         generator: a :class:`~hyperkit.Generator` built on ``spec``.
@@ -123,6 +127,8 @@ class Generated(nn.Module):
             every forward pass that records gradients: the counterpart of weight decay in direct
             training. The optimiser's weight decay shrinks the generator's own parameters, which
             does not shrink the generated ``W``. 0: none.
+        train_own: with a partial spec, train the parameters the generator does not emit (they
+            then appear in ``parameters()`` with ``requires_grad``). Default: frozen.
 
     Shapes:
         Those of ``target``'s forward.
@@ -136,14 +142,16 @@ class Generated(nn.Module):
         (torch.Size([5, 3]), True)
     """
 
-    def __init__(self, generator: nn.Module, target: nn.Module, spec=None, weight_decay: float = 0.0):
+    def __init__(self, generator: nn.Module, target: nn.Module, spec=None, weight_decay: float = 0.0,
+                 train_own: bool = False):
         super().__init__()
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.generator, self.target = generator, target
         self.spec = spec if spec is not None else generator.default_spec
         self.weight_decay = weight_decay
-        target.requires_grad_(False)
+        for name, parameter in target.named_parameters():
+            parameter.requires_grad_(train_own and name not in self.spec.params)
 
     def weights(self, condition: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The generated weights, ``{name: tensor}`` as in ``target.named_parameters()``."""

@@ -9,7 +9,9 @@ What a spec holds (its fields, :class:`~hyperkit.spec.ParamInfo`, the registry) 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from typing import Union
 
 import torch
 import torch.nn as nn
@@ -22,32 +24,51 @@ from hyperkit.spec import (  # noqa: F401  (re-exported: the names a describer a
     register_layer, register_layer_lazily, sequence_of, stable_id, task_fields)
 
 
-def describe(module: nn.Module, task: Mapping[str, float] | None = None) -> TargetSpec:
-    """Describe every parameter of ``module`` for generation.
+# What describe(include=...) accepts: a glob, globs, module type(s) or a predicate (name, parameter) -> bool.
+Include = Union[str, Sequence[str], type, tuple, Callable[[str, nn.Parameter], bool], None]
+
+
+def describe(module: nn.Module, task: Mapping[str, float] | None = None, include: Include = None) -> TargetSpec:
+    """Describe every parameter of ``module`` for generation, or the ones ``include`` selects.
 
     Works for any module built from layers with a registered describer (see
     :func:`register_layer`), registered as a target or not. Tied parameters appear once, under the
     name ``named_parameters()`` gives them, with the other names as ``aliases``.
 
+    Partial generation: with ``include``, a generator built on the spec emits only the selected
+    parameters; :func:`~hyperkit.call`, :func:`~hyperkit.materialize` and
+    :class:`~hyperkit.Generated` take every other parameter from the module itself (frozen, e.g.
+    pretrained, or trained alongside the generator: ``Generated(..., train_own=True)``). The
+    structure fields (layers, widths) still describe the whole module.
+
     Args:
         module: the target network.
         task: task fields (``task``, ``num_classes``, ``input_size``, ``output_size``).
+        include: which parameters to describe. ``None``: all. A glob over parameter names
+            (``"head.*"``) or a list of globs; a module type or tuple of types (the parameters those
+            modules hold directly, e.g. ``nn.LayerNorm``); or a predicate ``(name, parameter) -> bool``.
 
     Returns:
         a :class:`TargetSpec`, keyed by parameter name in ``named_parameters()`` order.
 
+    Raises:
+        ValueError: ``include`` selects no parameter (the message lists the names).
+
     Example:
-        >>> spec = describe(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)))
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> spec = describe(net)
         >>> spec.num_weights, spec.params["0.weight"].shape
         (58, (8, 4))
+        >>> list(describe(net, include="2.*").params)  # the last layer only
+        ['2.weight', '2.bias']
     """
     _check_module(module)
     layers, infos = _walk(module)
-    names = dict(module.named_parameters())  # de-duplicated: tied tensors under their first name
+    names = _selected(module, dict(module.named_parameters()), include)  # de-duplicated: tied tensors under their first name
     first_name = {id(p): n for n, p in names.items()}
     aliases: dict[str, list[str]] = {}
     for n, p in module.named_parameters(remove_duplicate=False):
-        if first_name[id(p)] != n:
+        if first_name.get(id(p), n) != n:  # a parameter include left out has no entry
             aliases.setdefault(first_name[id(p)], []).append(n)
 
     params = {}
@@ -65,6 +86,28 @@ def describe(module: nn.Module, task: Mapping[str, float] | None = None) -> Targ
     globals_ = {"num_layers": float(len(layers)), "num_params": float(sum(p.numel for p in params.values())),
                 "max_width": float(max(widths, default=0))}
     return TargetSpec(params, tuple(layers), globals_, task_fields(task), type(module).__name__)
+
+
+def _selected(module: nn.Module, names: dict[str, nn.Parameter], include: Include) -> dict[str, nn.Parameter]:
+    """The parameters of ``names`` that ``include`` selects (all for ``None``)."""
+    if include is None:
+        return names
+    if isinstance(include, str) or (isinstance(include, Sequence) and all(isinstance(g, str) for g in include)):
+        globs = [include] if isinstance(include, str) else list(include)
+        keep = {n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)}
+    elif isinstance(include, type) or (isinstance(include, tuple) and all(isinstance(t, type) for t in include)):
+        keep = {f"{path}.{n}" if path else n for path, m in module.named_modules() if isinstance(m, include)
+                for n, _ in m.named_parameters(recurse=False)}
+    elif callable(include):
+        keep = {n for n, p in names.items() if include(n, p)}
+    else:
+        raise TypeError(f"include must be a glob, a list of globs, a module type (or tuple of them) or a "
+                        f"predicate (name, parameter) -> bool; got {include!r}")
+    selected = {n: p for n, p in names.items() if n in keep}
+    if not selected:
+        raise ValueError(f"include={include!r} selects no parameter of {type(module).__name__}; its parameters: "
+                         f"{', '.join(list(names)[:20])}{' …' if len(names) > 20 else ''}")
+    return selected
 
 
 def _check_module(module: nn.Module) -> None:

@@ -326,12 +326,17 @@ def find_describer(cls: type) -> tuple[str, Describer] | None:
 
 
 def check_params(spec_or_module, params: Mapping[str, torch.Tensor], batch_dims: int = 0) -> None:
-    """Raise a clear error when ``params`` do not fit the target (names and shapes)."""
+    """Raise a clear error when ``params`` do not fit the target (names and shapes).
+
+    Against a spec every parameter must be there; against a module, a parameter that ``params``
+    lacks is the module's own (partial generation, ``describe(module, include=...)``), but one the
+    module does not have, or of another shape, is an error."""
     if isinstance(spec_or_module, TargetSpec):
         shapes = {n: p.shape for n, p in spec_or_module.params.items()}
+        missing = [n for n in shapes if n not in params]
     else:
         shapes = {n: tuple(p.shape) for n, p in spec_or_module.named_parameters()}
-    missing = [n for n in shapes if n not in params]
+        missing = []
     unexpected = [n for n in params if n not in shapes]
     wrong = [f"{n}: expected {shapes[n]}, got {tuple(params[n].shape[batch_dims:])}"
              for n in shapes if n in params and tuple(params[n].shape[batch_dims:]) != tuple(shapes[n])]

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn as nn
 
 import hyperkit
 
@@ -63,3 +64,26 @@ def test_generated_weight_decay_is_the_gradient_of_an_l2_penalty_on_the_matrices
         assert torch.equal(decayed(x), plain(x))
     with pytest.raises(ValueError, match="weight_decay must be >= 0"):
         hyperkit.Generated(generator, target, weight_decay=-1.0)
+
+
+@pytest.mark.parametrize("train_own", [False, True])
+def test_partial_generation_keeps_the_targets_other_parameters(train_own):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    pretrained = {k: v.clone() for k, v in net.state_dict().items()}
+    spec = hyperkit.describe(net, include="2.*")  # generate the last layer only
+    gen = hyperkit.Generator(spec, head="lowrank", width=16, fourier_features=32)
+    model = hyperkit.Generated(gen, net, spec, train_own=train_own)
+    x = torch.randn(5, 4)
+    weights = model.weights()
+    assert sorted(weights) == ["2.bias", "2.weight"]
+    manual = torch.relu(x @ pretrained["0.weight"].T + pretrained["0.bias"]) @ weights["2.weight"].T + weights["2.bias"]
+    assert torch.allclose(model(x), manual, atol=1e-6)
+    own = sorted(n for n, p in model.named_parameters() if p.requires_grad and n.startswith("target."))
+    assert own == (["target.0.bias", "target.0.weight"] if train_own else [])
+    model(x).sum().backward()
+    assert (net[0].weight.grad is not None) == train_own and net[2].weight.grad is None
+    standalone = model.materialize()
+    assert torch.equal(standalone[0].weight, pretrained["0.weight"]) and torch.allclose(standalone(x), model(x))
+    with pytest.raises(ValueError, match="unexpected"):  # a name the module lacks is still refused
+        hyperkit.call(net, {**weights, "head.weight": torch.zeros(1)}, x)

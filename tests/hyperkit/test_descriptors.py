@@ -129,3 +129,18 @@ def test_kernel_taps_are_offsets_from_the_centre():
         return axis.values(k).tolist()
 
     assert taps(3) == [-1.0, 0.0, 1.0] and taps(5) == [-2.0, -1.0, 0.0, 1.0, 2.0]
+
+
+def test_include_selects_parameters_by_glob_type_or_predicate():
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.LayerNorm(8), nn.Linear(8, 2))
+    assert list(hyperkit.describe(net, include="3.*").params) == ["3.weight", "3.bias"]
+    assert list(hyperkit.describe(net, include=["0.weight", "3.bias"]).params) == ["0.weight", "3.bias"]
+    assert list(hyperkit.describe(net, include=nn.LayerNorm).params) == ["2.weight", "2.bias"]
+    assert list(hyperkit.describe(net, include=lambda name, p: p.dim() == 2).params) == ["0.weight", "3.weight"]
+    full, part = hyperkit.describe(net), hyperkit.describe(net, include="3.*")
+    assert part.params["3.weight"] == full.params["3.weight"]  # described as in the whole module
+    assert part.layers == full.layers and part.num_weights == 18
+    with pytest.raises(ValueError, match=r"selects no parameter of Sequential; its parameters: 0.weight"):
+        hyperkit.describe(net, include="head.*")
+    with pytest.raises(TypeError, match="a glob, a list of globs"):
+        hyperkit.describe(net, include=3)
