@@ -87,3 +87,9 @@ def test_partial_generation_keeps_the_targets_other_parameters(train_own):
     assert torch.equal(standalone[0].weight, pretrained["0.weight"]) and torch.allclose(standalone(x), model(x))
     with pytest.raises(ValueError, match="unexpected"):  # a name the module lacks is still refused
         hyperkit.call(net, {**weights, "head.weight": torch.zeros(1)}, x)
+    # a checkpoint holds both: the generator and the target's own parameters
+    fresh_net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    fresh = hyperkit.Generated(hyperkit.Generator(spec, head="lowrank", width=16, fourier_features=32, seed=1),
+                               fresh_net, spec, train_own=train_own)
+    fresh.load_state_dict(model.state_dict())
+    assert torch.equal(fresh(x), model(x))
