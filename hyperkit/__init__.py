@@ -10,7 +10,7 @@ torch, so the command line (``hyperkit --help``, ``hyperkit ls``) starts in a fr
 
 from __future__ import annotations
 
-import importlib
+from hyperkit.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -34,17 +34,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hyperkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = sorted(_LAZY)

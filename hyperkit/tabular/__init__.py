@@ -12,7 +12,7 @@ scikit-learn with the classifier.
 
 from __future__ import annotations
 
-import importlib
+from hyperkit.lazy import lazy_exports
 
 # public name -> the module that defines it
 _LAZY = {
@@ -27,17 +27,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hyperkit.tabular' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = sorted(_LAZY)
