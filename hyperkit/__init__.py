@@ -28,7 +28,7 @@ _LAZY = {
     "create_target": "hyperkit.targets", "list_targets": "hyperkit.targets",
     "register_target": "hyperkit.registry",
     "MotherNetClassifier": "hyperkit.tabular",
-    "add_adapters": "hyperkit.adapters",
+    "add_adapters": "hyperkit.adapters", "merge_adapters": "hyperkit.adapters",
     # the recipes' floor: a run is rebuilt through its recipe (recipes/runs.py)
     "Run": "hyperkit.recipes.runs", "load_exported": "hyperkit.recipes.runs", "load_run": "hyperkit.recipes.runs",
 }

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.adapters import FiLM, LoRALinear, add_adapters
+from hyperkit.adapters import FiLM, LoRAAttention, LoRALinear, add_adapters, merge_adapters
 
 
 def small_cnn() -> nn.Module:
@@ -52,7 +52,82 @@ def test_a_generator_emits_only_the_adapters_from_a_condition():
 def test_wrong_adapter_requests_say_what_would_fit():
     with pytest.raises(ValueError, match="unknown adapter kind 'prefix'"):
         add_adapters(small_cnn(), "prefix")
-    with pytest.raises(ValueError, match=r"select no Linear in Sequential; candidates: 3"):
+    with pytest.raises(ValueError, match=r"select no Linear or MultiheadAttention in Sequential; candidates: 3"):
         add_adapters(small_cnn(), "lora", targets="9")
     with pytest.raises(ValueError, match="rank must be at least 1"):
         LoRALinear(nn.Linear(2, 2), rank=0)
+
+
+def encoder() -> nn.Module:
+    torch.manual_seed(0)
+    layers = [nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True, norm_first=True) for _ in range(2)]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(5 * 16, 3))
+
+
+def randomize(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    torch.manual_seed(1)
+    return {n: 0.3 * torch.randn_like(p) for n, p in model.named_parameters() if n in names}
+
+
+def test_lora_adapts_the_projections_inside_attention():
+    model, x = encoder(), torch.randn(4, 5, 16)
+    before = model(x).detach()
+    names = add_adapters(model, "lora", targets="*.self_attn", rank=2)
+    assert names == [f"{i}.self_attn.lora_{p}_{m}" for i in (0, 1) for p in ("in", "out") for m in ("a", "b")]
+    assert isinstance(model[0].self_attn, LoRAAttention)
+    assert torch.equal(model(x), before)  # B starts at zero
+    values = randomize(model, names)
+    adapted = hyperkit.call(model, values, x)
+    assert (adapted - before).abs().max() > 0.05  # both projections take part
+    for which in ("in", "out"):  # each update alone changes the output
+        alone = {n: v for n, v in values.items() if f"lora_{which}_" in n}
+        assert (hyperkit.call(model, alone, x) - before).abs().max() > 0.01
+    # the encoder layer's inference fast path (eval, no grad) reads the updated weights too
+    merged = merge_adapters(model, values)
+    model.eval(), merged.eval()
+    with torch.no_grad():
+        fast = hyperkit.call(model, values, x)
+        assert torch.allclose(fast, adapted, atol=1e-4)
+        assert torch.allclose(merged(x), fast, atol=1e-5)
+    spec = hyperkit.describe(model, include=names)
+    assert spec.num_weights == 2 * (2 * 16 + 48 * 2 + 2 * 16 + 16 * 2)
+    assert spec.params["0.self_attn.lora_in_b"].init_std == 0.0
+
+
+def test_generated_lora_for_a_transformer_batches_over_tasks():
+    model, x = encoder(), torch.randn(4, 5, 16)
+    names = add_adapters(model, "lora", rank=2)  # attention and every Linear
+    assert "3.lora_a" in names and "0.linear1.lora_b" in names and "0.self_attn.lora_in_a" in names
+    spec = hyperkit.describe(model, include=names)
+    gen = hyperkit.Generator(spec, head="lowrank", width=16, fourier_features=32, condition_size=2)
+    conditions = torch.randn(3, 2)
+    weights = torch.func.vmap(lambda c: gen(spec, c))(conditions)
+    batched = hyperkit.vcall(model, weights, x)
+    one = hyperkit.call(model, {k: v[1] for k, v in weights.items()}, x)
+    assert torch.allclose(batched[1], one, atol=1e-5)
+
+
+def test_merge_adapters_gives_a_plain_model_that_computes_the_same():
+    model, x = small_cnn(), torch.randn(2, 1, 8, 8)
+    names = add_adapters(model, "film", targets="0", channel_dim=1) + add_adapters(model, "lora", targets="3", rank=2)
+    values = randomize(model, names)
+    merged = merge_adapters(model, values)
+    assert [type(m) for m in merged] == [nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear]
+    assert torch.allclose(merged(x), hyperkit.call(model, values, x), atol=1e-5)
+    assert isinstance(model[0], FiLM) and torch.equal(model[0].film_shift, torch.zeros(4))  # model untouched
+    # a FiLM around a bias-free Linear gains a bias; one on another channel dimension stays as it is
+    lin = nn.Sequential(nn.Linear(3, 4, bias=False))
+    add_adapters(lin, "film")
+    with torch.no_grad():
+        lin[0].film_shift.fill_(0.5)
+    assert torch.allclose(merge_adapters(lin)[0].bias, torch.full((4,), 0.5))
+    odd = nn.Sequential(nn.Linear(3, 4))
+    add_adapters(odd, "film", channel_dim=0)
+    assert isinstance(merge_adapters(odd)[0], FiLM)
+    with pytest.raises(KeyError, match="no parameter '3.lora_c'"):
+        merge_adapters(model, {"3.lora_c": torch.zeros(1)})
+
+
+def test_attention_lora_refuses_what_it_cannot_adapt():
+    with pytest.raises(ValueError, match="kdim == vdim == embed_dim"):
+        LoRAAttention(nn.MultiheadAttention(8, 2, kdim=4, vdim=4), rank=2)
