@@ -79,7 +79,11 @@ class LoRALinear(nn.Module):
 
     def merged_weight(self) -> torch.Tensor:
         """``W + (alpha / rank) · B A``: the weight of one ``nn.Linear`` computing the same."""
-        return self.base.weight + self.scaling * (self.lora_b @ self.lora_a)
+        return _updated(self.base.weight, self.lora_a, self.lora_b, self.scaling)
+
+
+def _updated(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
+    return weight + scaling * (b @ a)
 
 
 def _lora_pair(rank: int, rows: int, cols: int, like: torch.Tensor) -> tuple[nn.Parameter, nn.Parameter]:
@@ -124,12 +128,12 @@ class LoRAAttention(nn.Module):
 
     @property
     def in_proj_weight(self) -> torch.Tensor:
-        return self.base.in_proj_weight + self.scaling * (self.lora_in_b @ self.lora_in_a)
+        return _updated(self.base.in_proj_weight, self.lora_in_a, self.lora_in_b, self.scaling)
 
     @property
     def out_proj(self) -> SimpleNamespace:
         out = self.base.out_proj
-        return SimpleNamespace(weight=out.weight + self.scaling * (self.lora_out_b @ self.lora_out_a), bias=out.bias)
+        return SimpleNamespace(weight=_updated(out.weight, self.lora_out_a, self.lora_out_b, self.scaling), bias=out.bias)
 
     def __getattr__(self, name: str):
         try:
