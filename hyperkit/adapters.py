@@ -81,6 +81,16 @@ class LoRALinear(nn.Module):
         """``W + (alpha / rank) · B A``: the weight of one ``nn.Linear`` computing the same."""
         return self.base.weight + self.scaling * (self.lora_b @ self.lora_a)
 
+    # What a Linear answers, for modules that read their Linear's weights instead of calling it:
+    # nn.TransformerEncoderLayer's inference fast path reads linear1.weight / linear2.weight.
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.merged_weight()
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
 
 def _lora_pair(rank: int, rows: int, cols: int, like: torch.Tensor) -> tuple[nn.Parameter, nn.Parameter]:
     """``A (rank, cols)`` initialised like a Linear weight, ``B (rows, rank)`` at zero."""
