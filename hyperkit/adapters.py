@@ -85,6 +85,16 @@ class LoRALinear(nn.Module):
 def _updated(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
     return weight + scaling * (b @ a)
 
+    # What a Linear answers, for modules that read their Linear's weights instead of calling it:
+    # nn.TransformerEncoderLayer's inference fast path reads linear1.weight / linear2.weight.
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.merged_weight()
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
 
 def _lora_pair(rank: int, rows: int, cols: int, like: torch.Tensor) -> tuple[nn.Parameter, nn.Parameter]:
     """``A (rank, cols)`` initialised like a Linear weight, ``B (rows, rank)`` at zero."""

@@ -107,6 +107,18 @@ def test_generated_lora_for_a_transformer_batches_over_tasks():
     assert torch.allclose(batched[1], one, atol=1e-5)
 
 
+def test_lora_on_an_encoder_layers_linears_keeps_its_inference_fast_path_right():
+    model, x = encoder(), torch.randn(4, 5, 16)
+    names = add_adapters(model, "lora", targets="*.linear*", rank=2)
+    values = randomize(model, names)
+    slow = hyperkit.call(model, values, x)  # training mode: the layer calls linear1 and linear2
+    model.eval()
+    with torch.no_grad():  # the fast path reads linear1.weight and linear2.weight instead
+        fast = hyperkit.call(model, values, x)
+    assert (slow - hyperkit.call(model, {}, x)).abs().max() > 0.01  # the update matters
+    assert torch.allclose(fast, slow, atol=1e-4)
+
+
 def test_merge_adapters_gives_a_plain_model_that_computes_the_same():
     model, x = small_cnn(), torch.randn(2, 1, 8, 8)
     names = add_adapters(model, "film", targets="0", channel_dim=1) + add_adapters(model, "lora", targets="3", rank=2)

@@ -1,0 +1,181 @@
+"""The adapters recipe: a frozen pretrained target, generated adapters over a family of tasks."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+import hyperkit
+from hyperkit.config import ConfigError
+from hyperkit.engine import load_checkpoint
+from hyperkit.engine.distributed import DistributedInfo
+from hyperkit.engine.tensorboard import Logger
+from hyperkit.engine.trainer import train
+from hyperkit.recipes import load_recipe
+from hyperkit.recipes.adapters import rotate
+from hyperkit.recipes.runs import export_run
+from test_recipes import train_through_cli  # tests/recipes is on sys.path
+
+DEBUG = "adapters/rotated_digits_mlp-debug"
+CPU = torch.device("cpu")
+INFO = DistributedInfo(rank=0, local_rank=0, world_size=1, device=CPU)
+
+
+def prepared(tmp_path, *overrides: str):
+    """The debug recipe and its module after ``setup`` and ``prepare`` (pretrained, init matched)."""
+    recipe = load_recipe(DEBUG, [f"out={tmp_path / 'run'}", *overrides])
+    torch.manual_seed(0)
+    module = recipe.setup(CPU)
+    recipe.prepare(module, Logger(None, 0))
+    return recipe, module
+
+
+def checkpoint(out, step: int) -> dict:
+    return load_checkpoint(out / "checkpoints" / f"step_{step:08d}.pt")
+
+
+def test_debug_config_trains_and_reports_seen_held_out_and_each_task(tmp_path):
+    scalars = train_through_cli(DEBUG, tmp_path / "run", "train.lr=1e-2")
+    last = {tag: values[-1][1] for tag, values in scalars.items()}
+    for tag in ("seen_accuracy", "held_out_accuracy", "base_seen_accuracy", "base_held_out_accuracy",
+                "task_accuracy/rotate_-30", "task_accuracy/rotate_15"):
+        assert 0 <= last[f"eval/{tag}"] <= 1, tag
+    assert last["eval/seen_accuracy"] > last["eval/base_seen_accuracy"] + 0.05  # the adapters help
+    assert last["pretrain/accuracy"] > 0.85 and len(scalars["pretrain/loss"]) == 60
+    seen = [last[f"eval/task_accuracy/rotate_{p}"] for p in (-30, 0, 30)]
+    assert last["eval/seen_accuracy"] == pytest.approx(sum(seen) / 3)
+
+
+def test_base_weights_are_frozen_saved_and_unchanged_by_training(tmp_path):
+    out = tmp_path / "run"
+    train(load_recipe(DEBUG, [f"out={out}", "train.steps=6", "train.checkpoint_every=3", "train.lr=1e-2"]))
+    early, late = checkpoint(out, 3), checkpoint(out, 6)
+    frozen = [k for k in late["module"] if k.startswith("model.")]
+    assert "model.net.0.base.weight" in frozen
+    for key in frozen:  # the pretrained target (and the adapters' templates) never move
+        assert torch.equal(early["module"][key], late["module"][key]), key
+    assert any(not torch.equal(early["module"][k], late["module"][k]) for k in late["module"] if k.startswith("generator."))
+    # the optimiser holds the generator's parameters alone
+    recipe = load_recipe(DEBUG, [f"out={out}"])
+    module = recipe.setup(CPU)
+    in_optimizer = sum(len(group["params"]) for group in late["optimizer"]["param_groups"])
+    assert in_optimizer == len(list(module.generator.parameters()))
+    assert all(not p.requires_grad for p in module.model.parameters())
+
+
+def test_the_adapted_model_starts_as_the_pretrained_one(tmp_path):
+    recipe, module = prepared(tmp_path)
+    tasks = torch.arange(4)
+    inputs = recipe.test_inputs[:, :64]
+    with torch.no_grad():
+        adapted = module(tasks, inputs)
+        base = torch.stack([module.model(x) for x in inputs])
+    generated_b = module.adapters(0)["net.0.lora_b"]
+    assert generated_b.abs().max() < 0.05  # LoRA's B generated near its zero init
+    assert (adapted - base).abs().max() < 0.05 * base.abs().max()
+    assert (adapted.argmax(-1) == base.argmax(-1)).float().mean() > 0.95  # the same predictions, nearly all
+
+
+def test_held_out_tasks_are_never_trained_on(tmp_path):
+    recipe = load_recipe(DEBUG, [f"out={tmp_path}", "tasks_per_step=2"])
+    recipe.setup(CPU)
+    assert recipe.task_names() == ["rotate_-30", "rotate_0", "rotate_30", "rotate_15"]
+    drawn = {task for step in range(200) for task in recipe.step_tasks(step)}
+    assert drawn == {0, 1, 2}  # every seen task, never the held-out one (3)
+    assert all(len(recipe.step_tasks(step)) == 2 for step in range(10))
+    baseline = load_recipe(DEBUG, [f"out={tmp_path}", "method=per_task"])
+    baseline.setup(CPU)
+    assert baseline.step_tasks(7) == [0, 1, 2, 3]  # a baseline trains every task, held-out ones too
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    args = ["train.steps=12", "train.checkpoint_every=4", "train.eval_every=4"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    train(load_recipe(DEBUG, [f"out={full}", *args]))
+    shutil.copytree(full, killed)
+    for step in (8, 12):
+        (killed / "checkpoints" / f"step_{step:08d}.pt").unlink()
+    assert train(load_recipe(DEBUG, [f"out={killed}", *args]), resume=True)["step"] == 12
+    expected, resumed = checkpoint(full, 12)["module"], checkpoint(killed, 12)["module"]
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        assert torch.equal(expected[key], resumed[key]), key
+
+
+def test_export_gives_each_task_a_plain_target_with_its_adapters_folded_in(tmp_path):
+    out = tmp_path / "run"
+    train(load_recipe(DEBUG, [f"out={out}", "train.steps=5", "train.lr=1e-2"]))
+    run = hyperkit.load_run(out)
+    exported = hyperkit.load_exported(export_run(out, tmp_path / "run.pt"))
+    assert list(run.targets) == list(exported.targets) == ["rotate_-30", "rotate_0", "rotate_30", "rotate_15"]
+    recipe = load_recipe(out / "config.yaml", [f"out={out}"])
+    recipe.setup(CPU)
+    x = recipe.test_inputs[3, :32]  # the held-out task's images
+    with torch.no_grad():
+        expected = run.module(torch.tensor([3]), x[None])[0]
+        adapters = run.module.adapters(3)  # plain tensors: this task's generated LoRA
+        assert sorted(adapters) == sorted(run.module.names) and adapters["net.0.lora_b"].shape == (64, 4)
+        torch.testing.assert_close(hyperkit.call(run.module.model, adapters, x), expected)
+        for network in (run.targets["rotate_15"], exported.targets["rotate_15"]):
+            assert type(network.net[0]) is torch.nn.Linear  # no adapter left
+            torch.testing.assert_close(network(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("method, per_task", [("per_task", 64 * 4 * 2 + 64 * 4 * 2 + 64 * 4 + 10 * 4),
+                                              ("finetune", 64 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10)])
+def test_baselines_train_one_set_of_values_per_task(method, per_task, tmp_path):
+    recipe, module = prepared(tmp_path, f"method={method}")
+    assert module.generator is None and module.trainable_parameters() == 4 * per_task
+    before = [v.detach().clone() for v in module.values]
+    loss, _ = recipe.loss(module, 0, INFO)
+    loss.backward()
+    # every task's values, the held-out task's (3) too, get a gradient (LoRA's A not while B is 0)
+    assert all(v.grad[3].abs().sum() > 0 for n, v in zip(module.names, module.values) if "lora_a" not in n)
+    if method == "finetune":  # every task starts from the pretrained weights
+        pretrained = dict(module.model.named_parameters())
+        assert all(torch.equal(v[2], pretrained[n]) for n, v in zip(module.names, before))
+    else:  # LoRA's A drawn afresh per task, B at zero
+        assert not torch.equal(before[0][0], before[0][1]) and before[1].abs().sum() == 0
+
+
+def test_pretrained_weights_can_be_loaded_from_a_file(tmp_path):
+    _, module = prepared(tmp_path)
+    plain = hyperkit.merge_adapters(module.model)  # the pretrained target, adapters at identity
+    torch.save(plain.state_dict(), tmp_path / "base.pt")
+    _, loaded = prepared(tmp_path, f"pretrain.weights={tmp_path / 'base.pt'}", "pretrain.steps=0")
+    for (name, a), b in zip(module.model.state_dict().items(), loaded.model.state_dict().values()):
+        if "lora" not in name:
+            assert torch.equal(a, b), name
+
+
+def test_rotation_turns_the_image_about_its_centre():
+    image = torch.zeros(1, 1, 8, 8)
+    image[0, 0, 1, 3:5] = 1.0  # a bar at the top
+    turned = rotate(image, 90)  # counter-clockwise: the bar goes to the left
+    assert turned[0, 0, 3:5, 1].min() > 0.9 and turned[0, 0, 1, 3:5].max() < 0.1
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data={name: sequence}"], r"tasks.kind 'rotate' needs image data; data 'sequence' gives sequence"),
+    (["tasks.held_out=[0]"], r"tasks.held_out shares parameters with train"),
+    (["tasks.train=[]"], r"tasks.train needs at least one task parameter"),
+    (["pretrain.steps=0"], r"pretrain.weights and steps \(0\) choose how the target gets its weights"),
+    (["pretrain.weights=/nonexistent/base.pt", "pretrain.steps=0"], r"pretrain.weights: no file /nonexistent/base.pt"),
+    (["adapter.targets=[classifier]"], r"adapter: targets=\['classifier'\] select no Linear.*candidates: net.0"),
+    (["adapter.kind=prefix"], r"adapter.kind"),
+    (["method=distill"], r"method"),
+    (["data={name: sequence}", "target={name: transformer_tiny}", "tasks.kind=shift", "tasks.train=[0.5]"],
+     r"shift parameters must be whole numbers"),
+])
+def test_config_errors_say_what_is_wrong(overrides, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(DEBUG, [f"out={tmp_path}", *overrides]).setup(CPU)
+
+
+def test_a_wrong_weights_file_is_refused_naming_the_mismatch(tmp_path):
+    torch.save({"net.0.weight": torch.zeros(3, 3)}, tmp_path / "wrong.pt")
+    recipe = load_recipe(DEBUG, [f"out={tmp_path}", f"pretrain.weights={tmp_path / 'wrong.pt'}", "pretrain.steps=0"])
+    with pytest.raises(ConfigError, match=r"(?s)does not fit target.*net.0.weight"):
+        recipe.setup(CPU)
