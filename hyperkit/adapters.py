@@ -81,10 +81,6 @@ class LoRALinear(nn.Module):
         """``W + (alpha / rank) · B A``: the weight of one ``nn.Linear`` computing the same."""
         return _updated(self.base.weight, self.lora_a, self.lora_b, self.scaling)
 
-
-def _updated(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
-    return weight + scaling * (b @ a)
-
     # What a Linear answers, for modules that read their Linear's weights instead of calling it:
     # nn.TransformerEncoderLayer's inference fast path reads linear1.weight / linear2.weight.
     @property
@@ -94,6 +90,10 @@ def _updated(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: fl
     @property
     def bias(self) -> torch.Tensor | None:
         return self.base.bias
+
+
+def _updated(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
+    return weight + scaling * (b @ a)
 
 
 def _lora_pair(rank: int, rows: int, cols: int, like: torch.Tensor) -> tuple[nn.Parameter, nn.Parameter]:
