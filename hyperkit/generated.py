@@ -48,11 +48,13 @@ def build_generator(specs, config: GeneratorConfig, seed: int) -> hyperkit.Gener
         raise ConfigError(f"generator: {err}") from None
 
 
-def match_init(generator: hyperkit.Generator, specs, config: InitConfig, seed: int, logger: Logger) -> None:
-    """Run the ``init:`` phase on ``specs`` (skipped at ``steps: 0``) and log its curve and result."""
+def match_init(generator: hyperkit.Generator, specs, config: InitConfig, seed: int, logger: Logger,
+               condition: torch.Tensor | None = None) -> None:
+    """Run the ``init:`` phase on ``specs`` (skipped at ``steps: 0``) and log its curve and result;
+    a conditional generator is matched under ``condition`` (a batch: over all of them)."""
     if config.steps == 0:
         return
-    report = hyperkit.init_statistics(generator, specs, seed=seed, **to_dict(config))
+    report = hyperkit.init_statistics(generator, specs, seed=seed, condition=condition, **to_dict(config))
     for i, value in enumerate(report.losses):
         logger.scalar("init/loss", value, i)
     logger.scalars({"init/max_error": report.max_error, "init/steps": report.steps,
