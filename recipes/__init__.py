@@ -31,7 +31,7 @@ def _load_builtin_recipes() -> None:
     # On the first lookup, not at import: `hyperkit ls` reads this package without loading torch.
     # The built-in targets come too: configs name them (target: {name: mlp_digits}).
     import hyperkit.targets  # noqa: F401
-    from hyperkit.recipes import adapters, direct, mothernet, multi_model, multi_task, recursive, uhn  # noqa: F401
+    from hyperkit.recipes import adapters, continual, direct, mothernet, multi_model, multi_task, recursive, uhn  # noqa: F401
 
 
 RECIPES = Registry("recipe", _load_builtin_recipes)

@@ -59,7 +59,7 @@ def dropout_off(name: str) -> list[str]:
     def off(target: dict) -> dict:
         return {**target, "dropout": 0.0} if target["name"].startswith(("gcn", "gat")) else target
 
-    if isinstance(config.get("tasks"), list):  # multi_task: a target per task
+    if isinstance(config.get("tasks"), list):  # multi_task: a target per task (the others' tasks are families)
         return ["tasks=" + json.dumps([{**task, "target": off(task["target"])} for task in config["tasks"]])]
     return ["target=" + json.dumps(off(config["target"]))] if "target" in config else []
 
