@@ -157,3 +157,52 @@ def test_a_prior_family_by_import_path(folder):
     done = hyperkit(folder, "run", "mothernet/invariant_debug", "prior.weights={my_prior.ring: 1.0}",
                     "out=runs/ring", "train.steps=2", "train.eval_every=2", "train.log_every=1", "train.threads=1")
     assert "mothernet: step 2" in done.stdout
+
+
+def test_adapters_for_my_own_pretrained_model(folder):
+    """The user's own module and their own pretrained weights, adapted by generated LoRA over rotated
+    digits; the export holds each task's plain network with its adapters folded in."""
+    (folder / "pretrain.py").write_text(textwrap.dedent('''
+        import torch
+        from my_targets import res_mlp
+        torch.manual_seed(0)
+        torch.save(res_mlp(hidden=24).state_dict(), "res_mlp.pt")  # stands in for their trained model
+    '''))
+    subprocess.run([sys.executable, "pretrain.py"], cwd=folder, env=ENV, check=True, timeout=120)
+    hyperkit(folder, "cp", "adapters/rotated_digits_mlp-debug", "mine.yaml")
+    config = yaml.safe_load((folder / "mine.yaml").read_text())
+    config.update(target={"name": "my_targets.res_mlp", "hidden": 24}, out="runs/mine",
+                  pretrain={"steps": 0, "weights": "res_mlp.pt"})
+    config["adapter"]["targets"] = ["mid", "out"]
+    (folder / "mine.yaml").write_text(yaml.safe_dump(config))
+    done = hyperkit(folder, "run", "mine.yaml", "train.steps=4", "train.eval_every=4", "init.steps=2")
+    assert "adapters: step 4" in done.stdout
+    hyperkit(folder, "export", "runs/mine", "result.pt")
+    check = textwrap.dedent('''
+        import torch, hyperkit
+        from my_targets import ResMLP
+        run = hyperkit.load_exported("result.pt")
+        net = run.targets["rotate_15"]                 # a held-out angle
+        assert type(net) is ResMLP, type(net)          # their class, adapters folded in
+        base = torch.load("res_mlp.pt")
+        assert torch.equal(net.inp.weight, base["inp.weight"])          # not adapted
+        assert not torch.equal(net.out.weight, base["out.weight"])      # LoRA folded in
+        print(net(torch.randn(2, 1, 8, 8)).shape)
+    ''')
+    done = subprocess.run([sys.executable, "-c", check], cwd=folder, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "torch.Size([2, 10])" in done.stdout, done.stderr[-3000:]
+
+
+def test_continual_resumes_across_a_task_and_exports_every_task(folder):
+    hyperkit(folder, "cp", "continual/split_digits-debug", "mine.yaml")
+    small = ["steps_per_task=4", "train.eval_every=2", "train.checkpoint_every=2", "init.steps=2"]
+    hyperkit(folder, "run", "mine.yaml", "out=runs/cl", "train.steps=6", *small)
+    done = hyperkit(folder, "run", "mine.yaml", "--resume", "out=runs/cl", "train.steps=12", *small)
+    assert "resumed from step 6" in done.stdout and "continual: step 12" in done.stdout
+    hyperkit(folder, "export", "runs/cl", "tasks.pt")
+    check = ("import hyperkit; run = hyperkit.load_exported('tasks.pt'); "
+             "print(sorted(run.targets))")
+    done = subprocess.run([sys.executable, "-c", check], cwd=folder, env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert "['task0', 'task1', 'task2', 'task3', 'task4']" in done.stdout, done.stderr[-3000:]
