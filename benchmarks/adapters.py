@@ -2,6 +2,7 @@
 
     python benchmarks/adapters.py [--seeds 3] [--first-seed 0] [--configs rotated_digits_mlp ...]
                                   [--threads 1] [--set adapter.alpha=16 ...]
+                                  [--methods generated per_task ...] [--results runs.json]
 
 For each packaged ``adapters`` config, the same pretrained target (``pretrain`` at the run's seed)
 adapted by: nothing (the frozen base model), adapters a generator emits from each task's condition
@@ -15,13 +16,21 @@ trained), every task's adapters, every task's copy of the target.
 Targets: generated within 1 point of per-task adapters on seen tasks and within 3 points of
 per-task adapters trained on the held-out (interpolated) tasks; the generator smaller than the
 per-task adapters of all tasks together. Settings were tuned on seeds 10 and up; report seeds 0–2.
+
+``--results FILE`` keeps every finished run (config, method, seed, overrides → metrics, trainable
+parameters, seconds) in a JSON file and reuses it, so the methods can run in separate processes
+(``--methods``) and a last call prints the whole table. The table needs every method; the
+targets need ``generated`` and ``per_task``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
+import time
+from pathlib import Path
 
 import torch
 
@@ -33,22 +42,41 @@ METHODS = {"generated": "generated adapters", "per_task": "per-task adapters",
            "finetune": "full fine-tuning per task"}
 
 
-def run(config: str, method: str, seed: int, extra: list[str]) -> tuple[dict[str, float], int]:
-    """The final metrics of one run and its trainable parameter count."""
+def run(config: str, method: str, seed: int, extra: list[str], results: Path | None = None
+        ) -> tuple[dict[str, float], int]:
+    """The final metrics of one run and its trainable parameter count (read from ``results`` when
+    that file already holds the run, added to it otherwise)."""
+    key = json.dumps([config, method, seed, extra])
+    stored = json.loads(results.read_text()) if results is not None and results.is_file() else {}
+    if key in stored:
+        return stored[key]["metrics"], stored[key]["trainable_parameters"]
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         overrides = [f"out={out}", f"method={method}", f"train.seed={seed}", "train.eval_every=0",
                      "train.checkpoint_every=0", "train.progress=false", *extra]
         result = train(load_recipe(f"adapters/{config}", overrides))
         recipe = load_recipe(f"adapters/{config}", overrides)
-        return result, recipe.setup(torch.device("cpu")).trainable_parameters()
+        size = recipe.setup(torch.device("cpu")).trainable_parameters()
+    seconds = time.perf_counter() - start
+    print(f"{config} {method} seed {seed}: seen {100 * result['eval/seen_accuracy']:.2f}, held-out "
+          f"{100 * result['eval/held_out_accuracy']:.2f}, {size:,} trainable, {seconds:.0f} s", flush=True)
+    if results is not None:  # re-read: another process may have added runs meanwhile
+        stored = json.loads(results.read_text()) if results.is_file() else {}
+        metrics = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+        stored[key] = {"metrics": metrics, "trainable_parameters": size, "seconds": round(seconds, 1)}
+        results.write_text(json.dumps(stored, indent=1))
+    return result, size
 
 
 def mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.pstdev(values):.2f}"
 
 
-def benchmark(config: str, seeds: list[int], extra: list[str]) -> None:
-    results = {m: [run(config, m, seed, extra) for seed in seeds] for m in METHODS}
+def benchmark(config: str, seeds: list[int], extra: list[str], methods: list[str] | None = None,
+              stored: Path | None = None) -> None:
+    results = {m: [run(config, m, seed, extra, stored) for seed in seeds] for m in methods or METHODS}
+    if set(results) != set(METHODS):
+        return  # a part of the table: its runs are printed (and kept in --results)
     accuracy = {m: {g: [r[f"eval/{g}_accuracy"] for r, _ in runs] for g in ("seen", "held_out")}
                 for m, runs in results.items()}
     sizes = {m: runs[0][1] for m, runs in results.items()}
@@ -78,11 +106,13 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=CONFIGS, choices=CONFIGS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of every config")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--results", type=Path, help="JSON file keeping finished runs, reused when rerun")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     for config in args.configs:
-        benchmark(config, seeds, [f"train.threads={args.threads}", *args.set])
+        benchmark(config, seeds, [f"train.threads={args.threads}", *args.set], args.methods, args.results)
 
 
 if __name__ == "__main__":
