@@ -74,29 +74,39 @@ class AdapterConfig:
 
 @dataclass
 class FamilyConfig:
-    """The family of tasks: one per parameter value.
+    """The family of tasks: one per parameter value (a number, or a keyword set for ``keywords``).
 
     Args:
-        kind: ``rotate`` (images rotated by the parameter, in degrees) or ``shift`` (token
+        kind: ``rotate`` (images rotated by the parameter, in degrees), ``shift`` (token
             sequences whose token ids ``t ≥ 1`` become ``1 + (t − 1 + s) mod (vocab_size − 1)``,
-            so task ``s``'s keywords are tokens ``s + 1 … s + num_classes``; integer ``s``).
+            so task ``s``'s keywords are tokens ``s + 1 … s + num_classes``; integer ``s``) or
+            ``keywords`` (the parameter is the task's keyword set, ``num_classes`` distinct token
+            ids: the ``sequence`` data's keyword ``k`` becomes the set's ``k``-th token, see
+            :func:`keyword_permutation`).
         train: the parameters of the tasks the generator is trained on.
-        held_out: parameters it never trains on, only evaluates (e.g. between the trained ones).
-        period: the parameter's period for the condition (360 for angles).
-        harmonics: the condition is ``[cos(2πkp/period), sin(2πkp/period)]`` for ``k = 1..harmonics``.
+        held_out: parameters it never trains on, only evaluates (e.g. between the trained ones;
+            for ``keywords``, new combinations or orders of tokens the training sets use).
+        period: the parameter's period for the Fourier condition (360 for angles).
+        harmonics: the Fourier condition is ``[cos(2πkp/period), sin(2πkp/period)]`` for
+            ``k = 1..harmonics`` (``rotate``, ``shift``; ``keywords`` uses one-hots instead).
     """
 
-    kind: Literal["rotate", "shift"] = "rotate"
-    train: list[float] = field(default_factory=lambda: [0.0])
-    held_out: list[float] = field(default_factory=list)
+    kind: Literal["rotate", "shift", "keywords"] = "rotate"
+    train: list[float | list[int]] = field(default_factory=lambda: [0.0])
+    held_out: list[float | list[int]] = field(default_factory=list)
     period: float = 360.0
     harmonics: int = 2
 
     checks = {"period": POSITIVE, "harmonics": at_least(1),
               "train": Check(lambda value, _: len(value) > 0, "needs at least one task parameter, got {value}"),
-              "held_out": Check(lambda value, c: not set(value) & set(c.train),
+              "held_out": Check(lambda value, c: not {_key(v) for v in value} & {_key(v) for v in c.train},
                                 "shares parameters with train ({train}): a task is either trained on or "
                                 "held out, got {value}")}
+
+
+def _key(parameter):
+    """A task parameter as a hashable value (a keyword set as a tuple)."""
+    return tuple(parameter) if isinstance(parameter, list) else parameter
 
 
 @dataclass
@@ -162,6 +172,58 @@ def shift_tokens(tokens: torch.Tensor, shift: int, vocab_size: int) -> torch.Ten
         [[3, 4, 2, 0]]
     """
     return torch.where(tokens > 0, 1 + (tokens - 1 + shift) % (vocab_size - 1), tokens)
+
+
+def keyword_permutation(keywords: list[int], vocab_size: int, marker: int | None = None) -> torch.Tensor:
+    """The token map of a ``keywords`` task: ``perm[t]`` is what token ``t`` becomes.
+
+    Keyword ``k`` (token ``k``, ``k = 1..len(keywords)``) becomes ``keywords[k − 1]``; every other
+    token ``≥ 1`` except ``marker`` goes, in order, to the tokens left over, so the map is a
+    permutation of ``1..vocab_size − 1`` (padding 0 and the marker stay). The label — which keyword
+    occurs most — is then which of the task's tokens occurs most, ``keywords[label]``.
+
+    Shapes:
+        ``(vocab_size,)`` int64.
+
+    Example:
+        >>> keyword_permutation([3, 1], vocab_size=6).tolist()
+        [0, 3, 1, 2, 4, 5]
+    """
+    perm = torch.arange(vocab_size)
+    fixed = {0} | ({marker} if marker is not None else set())
+    count = len(keywords)
+    rest = [t for t in range(count + 1, vocab_size) if t not in fixed]
+    free = [t for t in range(1, vocab_size) if t not in fixed and t not in keywords]
+    perm[1:count + 1] = torch.tensor(keywords)
+    perm[rest] = torch.tensor(free, dtype=torch.int64)
+    return perm
+
+
+def keyword_condition(sets: list[list[int]], pool: list[int]) -> torch.Tensor:
+    """The condition of ``keywords`` tasks: for each class ``k``, the one-hot of its token over
+    ``pool``, concatenated (``len(set) · len(pool)`` values).
+
+    Shapes:
+        ``(len(sets), num_classes · len(pool))``.
+
+    Example:
+        >>> keyword_condition([[3, 1]], pool=[1, 2, 3]).tolist()
+        [[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]]
+    """
+    index = {token: i for i, token in enumerate(pool)}
+    hot = torch.zeros(len(sets), len(sets[0]), len(pool))
+    for row, keywords in enumerate(sets):
+        for k, token in enumerate(keywords):
+            hot[row, k, index[token]] = 1.0
+    return hot.flatten(1)
+
+
+def family_condition(family: FamilyConfig, parameters: list) -> torch.Tensor:
+    """The generator's condition for each task of ``family``: Fourier features of the parameter
+    (``rotate``, ``shift``) or the keyword sets' one-hots over the tokens they use (``keywords``)."""
+    if family.kind == "keywords":
+        return keyword_condition(parameters, sorted({t for keywords in parameters for t in keywords}))
+    return condition(parameters, family.period, family.harmonics)
 
 
 def condition(parameters: list[float], period: float, harmonics: int) -> torch.Tensor:
@@ -253,7 +315,7 @@ class Adapters(Recipe):
         names = self._adapt(target)
         adapted = [n for n, _ in target.named_parameters() if n not in names or cfg.method == "finetune"]
         self.base_names = dict(zip(plain, adapted + [n for n, _ in target.named_buffers()]))
-        conditions = condition(self.task_parameters, family.period, family.harmonics)
+        conditions = family_condition(family, self.task_parameters)
         if cfg.method == "generated":
             module = TaskFamily(target, names, conditions, self._generator(target, names, len(conditions[0])))
         else:
@@ -265,16 +327,44 @@ class Adapters(Recipe):
     def _transformed(self, data: torch.Tensor) -> torch.Tensor:
         """``data`` as every task sees it, ``(num_tasks, N, ...)``."""
         kind = self.config.tasks.kind
-        needs = {"rotate": "image", "shift": "sequence"}[kind]
+        needs = {"rotate": "image", "shift": "sequence", "keywords": "sequence"}[kind]
         if self.task.kind != needs:
             raise ConfigError(f"tasks.kind {kind!r} needs {needs} data; data {self.config.data.get('name')!r} gives "
-                              f"{self.task.kind} data (use digits for rotate, sequence for shift)")
+                              f"{self.task.kind} data (use digits for rotate, sequence for shift and keywords)")
+        sets = [p for p in self.task_parameters if isinstance(p, list)]
+        if sets and kind != "keywords" or len(sets) != len(self.task_parameters) and kind == "keywords":
+            raise ConfigError(f"tasks: kind {kind!r} takes " + ("keyword sets (lists of token ids)" if kind == "keywords"
+                              else "numbers") + f" as train and held_out parameters, got {self.task_parameters}")
         if kind == "rotate":
             return torch.stack([rotate(data, p) for p in self.task_parameters])
+        vocab = self.task.data.vocab_size
+        if kind == "keywords":
+            marker = self._check_keyword_sets(vocab)
+            return torch.stack([keyword_permutation(p, vocab, marker)[data] for p in self.task_parameters])
         if any(p != int(p) for p in self.task_parameters):
             raise ConfigError(f"tasks: shift parameters must be whole numbers of tokens, got {self.task_parameters}")
-        vocab = self.task.data.vocab_size
         return torch.stack([shift_tokens(data, int(p), vocab) for p in self.task_parameters])
+
+    def _check_keyword_sets(self, vocab: int) -> int | None:
+        """Check ``keywords`` task parameters against the data; the marker token to keep (or None)."""
+        classes, family = self.task.num_classes, self.config.tasks
+        negated = self.config.data.get("max_negated", 3) if self.config.data.get("name") == "sequence" else 0
+        marker = classes + 1 if negated else None
+        allowed = [t for t in range(1, vocab) if t != marker]
+        for group in ("train", "held_out"):
+            for keywords in getattr(family, group):
+                if len(keywords) != classes or len(set(keywords)) != classes:
+                    raise ConfigError(f"tasks.{group}: a keyword set needs {classes} distinct token ids (one "
+                                      f"per class), got {keywords}")
+                if not set(keywords) <= set(allowed):
+                    raise ConfigError(f"tasks.{group}: keyword set {keywords} has token ids outside 1.."
+                                      f"{vocab - 1}" + (f" or the 'not' marker {marker}" if marker else ""))
+        trained = {t for keywords in family.train for t in keywords}
+        unseen = sorted({t for keywords in family.held_out for t in keywords} - trained)
+        if unseen:
+            raise ConfigError(f"tasks.held_out uses tokens {unseen} that no training set has: the generator "
+                              "never learns what they mean; put them in some train set")
+        return marker
 
     def _read_weights(self, target: nn.Module) -> dict[str, torch.Tensor] | None:
         """The state dict ``pretrain.weights`` names, checked against the target (or None)."""
@@ -415,8 +505,9 @@ class Adapters(Recipe):
         return metrics
 
     def task_names(self) -> list[str]:
-        """``<kind>_<parameter>`` of every task, seen ones first (``rotate_30``)."""
-        return [f"{self.config.tasks.kind}_{p:g}" for p in self.task_parameters]
+        """``<kind>_<parameter>`` of every task, seen ones first (``rotate_30``, ``keywords_7-2-9-4``)."""
+        return [f"{self.config.tasks.kind}_" + ("-".join(map(str, p)) if isinstance(p, list) else f"{p:g}")
+                for p in self.task_parameters]
 
     def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """The first seen task's adapters (histogram tags ``weights/<parameter>``)."""

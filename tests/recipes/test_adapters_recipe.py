@@ -14,7 +14,7 @@ from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import train
 from hyperkit.recipes import load_recipe
-from hyperkit.recipes.adapters import rotate
+from hyperkit.recipes.adapters import keyword_permutation, rotate
 from hyperkit.recipes.runs import export_run
 from test_recipes import train_through_cli  # tests/recipes is on sys.path
 
@@ -155,6 +155,46 @@ def test_rotation_turns_the_image_about_its_centre():
     image[0, 0, 1, 3:5] = 1.0  # a bar at the top
     turned = rotate(image, 90)  # counter-clockwise: the bar goes to the left
     assert turned[0, 0, 3:5, 1].min() > 0.9 and turned[0, 0, 1, 3:5].max() < 0.1
+
+
+KEYWORDS = "adapters/sequence_keywords-debug"
+
+
+def test_a_keywords_task_labels_by_its_own_keywords_and_is_conditioned_on_them(tmp_path):
+    recipe = load_recipe(KEYWORDS, [f"out={tmp_path}"])
+    module = recipe.setup(CPU)
+    sets = recipe.task_parameters
+    assert recipe.task_names()[1] == "keywords_" + "-".join(map(str, sets[1]))
+    for inputs, labels in ((recipe.train_inputs, recipe.task.train_y), (recipe.test_inputs, recipe.task.test_y)):
+        for task, keywords in enumerate(sets):
+            counts = torch.stack([(inputs[task] == token).sum(1) for token in keywords], 1)
+            assert torch.equal(counts.argmax(1), labels), keywords  # the label: which of its keywords occurs most
+            assert torch.equal(inputs[task] == 0, inputs[0] == 0)  # padding stays
+    pool = sorted({t for keywords in sets for t in keywords})
+    hot = module.conditions.view(len(sets), len(sets[0]), len(pool))
+    for task, keywords in enumerate(sets):  # class k's one-hot marks the set's k-th token
+        assert [pool[i] for i in hot[task].argmax(-1).tolist()] == keywords and hot[task].sum() == len(keywords)
+
+
+def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():
+    perm = keyword_permutation([7, 2, 9, 5], vocab_size=16, marker=5 + 1)
+    assert sorted(perm.tolist()) == list(range(16)) and perm[0] == 0 and perm[6] == 6
+    assert perm[1:5].tolist() == [7, 2, 9, 5]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["tasks.train=[[1, 2, 3]]"], r"tasks.train: a keyword set needs 4 distinct token ids.*got \[1, 2, 3\]"),
+    (["tasks.train=[[1, 2, 2, 3]]"], r"a keyword set needs 4 distinct token ids"),
+    (["tasks.train=[[1, 2, 3, 64]]"], r"keyword set \[1, 2, 3, 64\] has token ids outside 1..63"),
+    (["tasks.held_out=[[1, 2, 3, 9]]"], r"tasks.held_out uses tokens \[9\] that no training set has"),
+    (["tasks.held_out=[[1, 2, 3, 4]]"], r"tasks.held_out shares parameters with train"),
+    (["tasks.train=[0, 1]", "tasks.held_out=[]"], r"kind 'keywords' takes keyword sets"),
+    (["tasks.kind=shift"], r"kind 'shift' takes numbers"),
+    (["data.max_negated=1", "tasks.train=[[1, 2, 3, 5]]", "tasks.held_out=[]"], r"or the 'not' marker 5"),
+])
+def test_keyword_set_errors_say_what_is_wrong(overrides, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(KEYWORDS, [f"out={tmp_path}", *overrides]).setup(CPU)
 
 
 @pytest.mark.parametrize("overrides, message", [
