@@ -6,7 +6,8 @@ The target is first trained directly on the base task (``pretrain``: the data as
 parameter 0) or loaded from a state dict, then frozen. LoRA or FiLM adapters go into it
 (:func:`hyperkit.add_adapters`) and a generator emits them from each task's condition — Fourier
 features of the task parameter (the angle the digits are rotated by, the shift of the keyword
-tokens) — so a held-out parameter between trained ones is interpolated. Every step draws
+tokens), so a held-out parameter between trained ones is interpolated, or for ``keywords`` tasks
+the one-hots of the task's keyword set, so a new combination of known tokens gets its adapter. Every step draws
 ``tasks_per_step`` training tasks and averages their losses on one minibatch seen through each
 task; held-out tasks are only evaluated.
 
@@ -18,6 +19,7 @@ included) at every step, as separate runs would.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +63,17 @@ class PretrainConfig:
 class AdapterConfig:
     """The adapters :func:`hyperkit.add_adapters` puts into the frozen target: ``kind`` (``lora`` |
     ``film``), ``targets`` (globs over module names), LoRA's ``rank`` and ``alpha``, FiLM's
-    ``channel_dim`` (1 after a convolution)."""
+    ``channel_dim`` (1 after a convolution); ``shared``: globs over the adapters' parameter names
+    (``"*.lora_a"``) trained once for every task instead of generated, so the generator emits the
+    rest (LoRA's ``B``: the adapter is then linear in the generator's output); the baselines
+    (``per_task``, ``finetune``) ignore it and train every adapter parameter per task."""
 
     kind: Literal["lora", "film"] = "lora"
     targets: list[str] = field(default_factory=lambda: ["*"])
     rank: int = 4
     alpha: float | None = None
     channel_dim: int = -1
+    shared: list[str] = field(default_factory=list)
 
     checks = {"rank": at_least(1)}
 
@@ -251,15 +257,20 @@ class TaskFamily(nn.Module):
         conditions: the task conditions, in task order (a buffer).
         generator: emits ``names`` from a condition; ``None``: per-task values instead, started
             at ``initial`` (``{name: (num_tasks, *shape)}``).
+        shared: parameters of ``model`` left trainable, one value for every task (with a generator).
 
     Shapes:
         forward: ``tasks`` ``(T,)`` task ids, ``inputs`` ``(T, B, ...)`` → logits ``(T, B, classes)``.
     """
 
     def __init__(self, model: nn.Module, names: list[str], conditions: torch.Tensor,
-                 generator: hyperkit.Generator | None = None, initial: dict[str, torch.Tensor] | None = None):
+                 generator: hyperkit.Generator | None = None, initial: dict[str, torch.Tensor] | None = None,
+                 shared: list[str] = ()):
         super().__init__()
         self.model, self.names, self.generator = model.requires_grad_(False), list(names), generator
+        own = dict(model.named_parameters())
+        for name in shared:
+            own[name].requires_grad_(True)
         self.register_buffer("conditions", conditions)
         if generator is not None:
             self.spec = hyperkit.describe(model, include=self.names)
@@ -287,8 +298,8 @@ class TaskFamily(nn.Module):
         return hyperkit.merge_adapters(self.model, self.adapters(task)).requires_grad_(True)
 
     def trainable_parameters(self) -> int:
-        """Trainable numbers: the generator's, or every task's values (fixed Fourier matrices and the
-        frozen model do not count)."""
+        """Trainable numbers: the generator's (and shared adapter parameters), or every task's values
+        (fixed Fourier matrices and the frozen model do not count)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
@@ -316,8 +327,16 @@ class Adapters(Recipe):
         adapted = [n for n, _ in target.named_parameters() if n not in names or cfg.method == "finetune"]
         self.base_names = dict(zip(plain, adapted + [n for n, _ in target.named_buffers()]))
         conditions = family_condition(family, self.task_parameters)
+        shared = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in cfg.adapter.shared)]
+        if cfg.adapter.shared and (not shared or len(shared) == len(names)):
+            raise ConfigError(f"adapter.shared {cfg.adapter.shared} must pick some but not all of the adapters' "
+                              f"parameters {names}")
+        if cfg.method != "generated":  # the baselines train every adapter parameter per task
+            shared = []
+        names = [n for n in names if n not in shared]
         if cfg.method == "generated":
-            module = TaskFamily(target, names, conditions, self._generator(target, names, len(conditions[0])))
+            module = TaskFamily(target, names, conditions, self._generator(target, names, len(conditions[0])),
+                                shared=shared)
         else:
             module = TaskFamily(target, names, conditions, initial=self._initial(target, names))
         self.task.to(device)

@@ -176,6 +176,20 @@ def test_a_keywords_task_labels_by_its_own_keywords_and_is_conditioned_on_them(t
         assert [pool[i] for i in hot[task].argmax(-1).tolist()] == keywords and hot[task].sum() == len(keywords)
 
 
+def test_shared_adapter_parameters_train_once_and_the_generator_emits_the_rest(tmp_path):
+    recipe = load_recipe(KEYWORDS, [f"out={tmp_path}", "adapter.shared=['*.lora_a']"])
+    module = recipe.setup(CPU)
+    assert module.names and all(n.endswith("lora_b") for n in module.names)
+    trainable = [n for n, p in module.named_parameters() if p.requires_grad and not n.startswith("generator.")]
+    assert trainable and all(n.startswith("model.") and n.endswith("lora_a") for n in trainable)
+    recipe.prepare(module, Logger(None, 0))
+    loss, _ = recipe.loss(module, 0, INFO)
+    loss.backward()
+    assert all(dict(module.named_parameters())[n].grad is not None for n in trainable)
+    baseline = load_recipe(KEYWORDS, [f"out={tmp_path}", "adapter.shared=['*.lora_a']", "method=per_task"])
+    assert all(n in baseline.setup(CPU).names for n in module.names + [n[len("model."):] for n in trainable])
+
+
 def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():
     perm = keyword_permutation([7, 2, 9, 5], vocab_size=16, marker=5 + 1)
     assert sorted(perm.tolist()) == list(range(16)) and perm[0] == 0 and perm[6] == 6
@@ -190,6 +204,7 @@ def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():
     (["tasks.held_out=[[1, 2, 3, 4]]"], r"tasks.held_out shares parameters with train"),
     (["tasks.train=[0, 1]", "tasks.held_out=[]"], r"kind 'keywords' takes keyword sets"),
     (["tasks.kind=shift"], r"kind 'shift' takes numbers"),
+    (["adapter.shared=['*.lora_*']"], r"adapter.shared \['\*.lora_\*'\] must pick some but not all"),
     (["data.max_negated=1", "tasks.train=[[1, 2, 3, 5]]", "tasks.held_out=[]"], r"or the 'not' marker 5"),
 ])
 def test_keyword_set_errors_say_what_is_wrong(overrides, message, tmp_path):
