@@ -7,9 +7,9 @@ parameter 0) or loaded from a state dict, then frozen. LoRA or FiLM adapters go 
 (:func:`hyperkit.add_adapters`) and a generator emits them from each task's condition — Fourier
 features of the task parameter (the angle the digits are rotated by, the shift of the keyword
 tokens), so a held-out parameter between trained ones is interpolated, or for ``keywords`` tasks
-the one-hots of the task's keyword set, so a new combination of known tokens gets its adapter. Every step draws
-``tasks_per_step`` training tasks and averages their losses on one minibatch seen through each
-task; held-out tasks are only evaluated.
+the one-hots of the task's keyword set, so a new combination of known tokens gets its adapter.
+Every step draws ``tasks_per_step`` training tasks and averages their losses on one minibatch
+seen through each task; held-out tasks are only evaluated.
 
 ``method`` runs the baselines through the same recipe: ``per_task`` trains one adapter per task
 directly and ``finetune`` one full copy of the target per task, both on every task (held-out ones
