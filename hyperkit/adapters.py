@@ -69,10 +69,7 @@ class LoRALinear(nn.Module):
             raise ValueError(f"LoRA rank must be at least 1, got {rank}")
         self.base, self.rank = base, rank
         self.scaling = (alpha if alpha is not None else rank) / rank
-        factory = {"device": base.weight.device, "dtype": base.weight.dtype}
-        self.lora_a = nn.Parameter(torch.empty(rank, base.in_features, **factory))
-        self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank, **factory))
-        nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))  # as nn.Linear inits its weight
+        self.lora_a, self.lora_b = _lora_pair(rank, base.out_features, base.in_features, base.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * self.scaling
@@ -97,7 +94,7 @@ def _updated(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: fl
 
 
 def _lora_pair(rank: int, rows: int, cols: int, like: torch.Tensor) -> tuple[nn.Parameter, nn.Parameter]:
-    """``A (rank, cols)`` initialised like a Linear weight, ``B (rows, rank)`` at zero."""
+    """``A (rank, cols)`` initialised as nn.Linear inits its weight, ``B (rows, rank)`` at zero."""
     a = nn.Parameter(torch.empty(rank, cols, device=like.device, dtype=like.dtype))
     nn.init.kaiming_uniform_(a, a=math.sqrt(5))
     return a, nn.Parameter(torch.zeros(rows, rank, device=like.device, dtype=like.dtype))
