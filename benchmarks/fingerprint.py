@@ -58,6 +58,8 @@ def recipes() -> dict[str, dict[str, float]]:
     for config in [c for c in list_configs() if "debug" in c]:
         overrides = [f"out={tempfile.mkdtemp()}", "train.steps=6", "train.warmup_steps=1", "train.eval_every=6",
                      "train.checkpoint_every=6", "train.log_every=3", "train.threads=1", "train.progress=false"]
+        if config.startswith("continual/"):  # each task is evaluated at its end: one task of 6 steps
+            overrides.append("steps_per_task=6")
         result = train(load_recipe(config, overrides))
         out[config] = {k: round(v, 10) for k, v in result.items() if k.startswith("eval/")}
     return out
@@ -80,9 +82,13 @@ def main() -> int:
         return 0
     with open(args.compare) as file:
         old = json.load(file)
-    differ = [f"{part}/{key}: {old.get(part, {}).get(key)} → {value}" for part, entries in fingerprint.items()
-              for key, value in entries.items() if old.get(part, {}).get(key) != value]
-    print("\n".join(differ) if differ else f"identical: {sum(map(len, fingerprint.values()))} entries")
+    differ = [f"{part}/{key}: {old[part][key]} → {value}" for part, entries in fingerprint.items()
+              for key, value in entries.items() if key in old.get(part, {}) and old[part][key] != value]
+    new = [f"{part}/{key}" for part, entries in fingerprint.items() for key in entries if key not in old.get(part, {})]
+    compared = sum(map(len, fingerprint.values())) - len(new)
+    print("\n".join(differ) if differ else f"identical: {compared} entries")
+    if new:
+        print(f"not in {args.compare} (new; add them by writing a fresh fingerprint): {', '.join(new)}")
     return 1 if differ else 0
 
 
