@@ -9,7 +9,8 @@ computes what the model did (LoRA's ``B`` and FiLM's shift start at zero, FiLM's
 - **LoRA** (Hu et al., 2021): ``y = base(x) + (alpha / rank) · x Aᵀ Bᵀ`` around an ``nn.Linear``,
   ``A`` of shape ``(rank, in)`` with PyTorch's Linear init, ``B`` of shape ``(out, rank)`` zero;
   around an ``nn.MultiheadAttention``, one such update of its packed q/k/v projection and one of
-  its output projection.
+  its output projection; around a convolution, an update ``B A`` of its kernel (a ``rank``-channel
+  convolution followed by a 1×1 one).
 - **FiLM** (Perez et al., 2018): ``y = γ ⊙ f(x) + β`` per channel of a module's output.
 
 :func:`merge_adapters` folds adapters (trained or generated for one task) into the weights of a
@@ -47,7 +48,7 @@ import torch.nn as nn
 from hyperkit.describers import describe_attention, describe_linear
 from hyperkit.spec import LayerDescription, ParamInfo, find_describer, register_layer
 
-__all__ = ["FiLM", "LoRAAttention", "LoRALinear", "add_adapters", "merge_adapters"]
+__all__ = ["FiLM", "LoRAAttention", "LoRAConv", "LoRALinear", "add_adapters", "merge_adapters"]
 
 
 class LoRALinear(nn.Module):
@@ -155,6 +156,50 @@ class LoRAAttention(nn.Module):
         return torch.func.functional_call(self.base, weights, args, kwargs)
 
 
+class LoRAConv(nn.Module):
+    """A convolution with a low-rank update of its kernel: ``W + (alpha / rank) · B A``, i.e. the
+    convolution plus a ``rank``-channel convolution of the same kernel followed by a 1×1 one.
+
+    Args:
+        base: the ``nn.Conv1d`` / ``nn.Conv2d`` adapted (kept as ``base``, unchanged; ``groups=1``).
+        rank, alpha: as for :class:`LoRALinear`.
+
+    Shapes:
+        those of ``base``; ``lora_a`` ``(rank, in_channels, *kernel_size)``, ``lora_b``
+        ``(out_channels, rank)``.
+    """
+
+    def __init__(self, base: nn.Conv1d | nn.Conv2d, rank: int, alpha: float | None = None):
+        super().__init__()
+        if rank < 1:
+            raise ValueError(f"LoRA rank must be at least 1, got {rank}")
+        if base.groups != 1:
+            raise ValueError(f"LoRA on a grouped convolution (groups={base.groups}) is not supported; adapt it "
+                             "with FiLM (add_adapters(model, 'film', channel_dim=1)) instead")
+        self.base, self.rank = base, rank
+        self.scaling = (alpha if alpha is not None else rank) / rank
+        fan_in = base.in_channels * math.prod(base.kernel_size)
+        self.lora_a, self.lora_b = _lora_pair(rank, base.out_channels, fan_in, base.weight)
+        self.lora_a = nn.Parameter(self.lora_a.detach().view(rank, base.in_channels, *base.kernel_size))
+
+    def merged_weight(self) -> torch.Tensor:
+        """The kernel of one convolution computing the same."""
+        a = self.lora_a.flatten(1)
+        return _updated(self.base.weight.flatten(1), a, self.lora_b, self.scaling).view_as(self.base.weight)
+
+    # What a convolution answers, for code that reads its weights.
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.merged_weight()
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base._conv_forward(x, self.merged_weight(), self.base.bias)
+
+
 class FiLM(nn.Module):
     """Feature-wise scale and shift of a module's output: ``scale ⊙ inner(x) + shift``.
 
@@ -211,6 +256,20 @@ def describe_lora_attention(m: LoRAAttention) -> LayerDescription:
     )
 
 
+@register_layer(LoRAConv, "lora_conv")
+def describe_lora_conv(m: LoRAConv) -> LayerDescription:
+    found = find_describer(type(m.base))
+    base = found[1](m.base)
+    kernel_axes = base.params["weight"].axes[2:]  # the kernel taps, described as the conv's are
+    std = 1.0 / math.sqrt(3.0 * m.lora_a[0].numel())
+    return LayerDescription(
+        base.structure,
+        {**_inner(base, "base"),
+         "lora_a": ParamInfo("lora_a", ("row", "col", *kernel_axes), std=std),
+         "lora_b": ParamInfo("lora_b", ("row", "col"), mean=0.0, std=0.0)},
+    )
+
+
 @register_layer(FiLM, "film")
 def describe_film(m: FiLM) -> LayerDescription:
     found = find_describer(type(m.inner))
@@ -225,7 +284,8 @@ def describe_film(m: FiLM) -> LayerDescription:
     )
 
 
-_ELIGIBLE = {"lora": (nn.Linear, nn.MultiheadAttention), "film": (nn.Linear, nn.Conv1d, nn.Conv2d)}
+_ELIGIBLE = {"lora": (nn.Linear, nn.MultiheadAttention, nn.Conv1d, nn.Conv2d),
+             "film": (nn.Linear, nn.Conv1d, nn.Conv2d)}
 _SUFFIXES = {"lora": ("lora_a", "lora_b", "lora_in_a", "lora_in_b", "lora_out_a", "lora_out_b"),
              "film": ("film_scale", "film_shift")}
 
@@ -236,9 +296,9 @@ def add_adapters(model: nn.Module, kind: str, targets: Sequence[str] | str = "*"
 
     Args:
         model: any module; it keeps its own parameters.
-        kind: ``"lora"`` (around each selected ``nn.Linear`` or ``nn.MultiheadAttention``, e.g. the
-            ``self_attn`` of a ``nn.TransformerEncoderLayer``) or ``"film"`` (on the output of each
-            selected ``nn.Linear`` or convolution).
+        kind: ``"lora"`` (around each selected ``nn.Linear``, ``nn.MultiheadAttention`` — e.g. the
+            ``self_attn`` of a ``nn.TransformerEncoderLayer`` — or convolution) or ``"film"`` (on
+            the output of each selected ``nn.Linear`` or convolution).
         targets: globs over module names (``"encoder.*"``, ``["0", "2"]``,
             ``"layers.*.self_attn"``). Default: every eligible module.
         rank, alpha: LoRA's rank and scale (``alpha / rank``; default ``alpha = rank``).
@@ -258,7 +318,8 @@ def add_adapters(model: nn.Module, kind: str, targets: Sequence[str] | str = "*"
     chosen = [(name, m) for name, m in model.named_modules()
               if name and type(m) in _ELIGIBLE[kind] and any(fnmatch.fnmatchcase(name, g) for g in globs)]
     if not chosen:
-        kinds = " or ".join(t.__name__ for t in _ELIGIBLE[kind])
+        *most, last = [t.__name__ for t in _ELIGIBLE[kind]]
+        kinds = f"{', '.join(most)} or {last}"
         options = [n for n, m in model.named_modules() if n and type(m) in _ELIGIBLE[kind]]
         raise ValueError(f"targets={targets!r} select no {kinds} in {type(model).__name__}; candidates: "
                          f"{', '.join(options) or '(none)'}")
@@ -268,6 +329,8 @@ def add_adapters(model: nn.Module, kind: str, targets: Sequence[str] | str = "*"
             adapter = FiLM(module, channels, channel_dim)
         elif isinstance(module, nn.MultiheadAttention):
             adapter = LoRAAttention(module, rank, alpha)
+        elif isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            adapter = LoRAConv(module, rank, alpha)
         else:
             adapter = LoRALinear(module, rank, alpha)
         _replace(model, name, adapter)
@@ -328,7 +391,7 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
 
 def _folded(module: nn.Module) -> nn.Module | None:
     """The plain layer an adapter folds into, or None for anything else (or an unfoldable FiLM)."""
-    if isinstance(module, LoRALinear):
+    if isinstance(module, (LoRALinear, LoRAConv)):
         module.base.weight.copy_(module.merged_weight())
         return module.base
     if isinstance(module, LoRAAttention):

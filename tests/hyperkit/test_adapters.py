@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.adapters import FiLM, LoRAAttention, LoRALinear, add_adapters, merge_adapters
+from hyperkit.adapters import FiLM, LoRAAttention, LoRAConv, LoRALinear, add_adapters, merge_adapters
 
 
 def small_cnn() -> nn.Module:
@@ -52,7 +52,7 @@ def test_a_generator_emits_only_the_adapters_from_a_condition():
 def test_wrong_adapter_requests_say_what_would_fit():
     with pytest.raises(ValueError, match="unknown adapter kind 'prefix'"):
         add_adapters(small_cnn(), "prefix")
-    with pytest.raises(ValueError, match=r"select no Linear or MultiheadAttention in Sequential; candidates: 3"):
+    with pytest.raises(ValueError, match=r"select no Linear, MultiheadAttention, Conv1d or Conv2d in Sequential; candidates: 0, 3"):
         add_adapters(small_cnn(), "lora", targets="9")
     with pytest.raises(ValueError, match="rank must be at least 1"):
         LoRALinear(nn.Linear(2, 2), rank=0)
@@ -143,3 +143,24 @@ def test_merge_adapters_gives_a_plain_model_that_computes_the_same():
 def test_attention_lora_refuses_what_it_cannot_adapt():
     with pytest.raises(ValueError, match="kdim == vdim == embed_dim"):
         LoRAAttention(nn.MultiheadAttention(8, 2, kdim=4, vdim=4), rank=2)
+
+
+def test_lora_on_convolutions_updates_the_kernel_and_folds_back():
+    model, x = small_cnn(), torch.randn(2, 1, 8, 8)
+    before = model(x).detach()
+    names = add_adapters(model, "lora", targets="0", rank=2)
+    assert names == ["0.lora_a", "0.lora_b"] and isinstance(model[0], LoRAConv)
+    assert model[0].lora_a.shape == (2, 1, 3, 3) and model[0].lora_b.shape == (4, 2)
+    assert torch.equal(model(x), before)
+    values = randomize(model, names)
+    adapted = hyperkit.call(model, values, x)
+    # the update is a rank-2 convolution followed by a 1x1 one
+    a, b = values["0.lora_a"], values["0.lora_b"]
+    by_hand = model[0].base(x) + torch.nn.functional.conv2d(torch.nn.functional.conv2d(x, a), b[:, :, None, None])
+    assert torch.allclose(hyperkit.call(model[0], {"lora_a": a, "lora_b": b}, x), by_hand, atol=1e-5)
+    merged = merge_adapters(model, values)
+    assert type(merged[0]) is nn.Conv2d and torch.allclose(merged(x), adapted, atol=1e-5)
+    spec = hyperkit.describe(model, include=names)
+    assert spec.num_weights == 2 * 9 + 4 * 2 and spec.params["0.lora_b"].init_std == 0.0
+    with pytest.raises(ValueError, match="grouped convolution"):
+        LoRAConv(nn.Conv2d(4, 4, 3, groups=2), rank=2)
