@@ -51,7 +51,37 @@ from hyperkit.spec import LayerDescription, ParamInfo, find_describer, register_
 __all__ = ["FiLM", "LoRAAttention", "LoRAConv", "LoRALinear", "add_adapters", "merge_adapters"]
 
 
-class LoRALinear(nn.Module):
+class _LoRA(nn.Module):
+    """What every LoRA wrapper holds: the wrapped ``base``, the ``rank`` and the update's scale
+    ``alpha / rank`` (``alpha`` defaults to ``rank``)."""
+
+    def __init__(self, base: nn.Module, rank: int, alpha: float | None):
+        super().__init__()
+        if rank < 1:
+            raise ValueError(f"LoRA rank must be at least 1, got {rank}")
+        self.base, self.rank = base, rank
+        self.scaling = (alpha if alpha is not None else rank) / rank
+
+
+class _LoRAWeight(_LoRA):
+    """A LoRA wrapper of a layer with one ``weight``: it answers ``weight`` (the updated one,
+    :meth:`merged_weight`) and ``bias`` as the layer does, for modules that read their layer's
+    weights instead of calling it (nn.TransformerEncoderLayer's inference fast path reads
+    ``linear1.weight`` / ``linear2.weight``)."""
+
+    def merged_weight(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.merged_weight()
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
+
+class LoRALinear(_LoRAWeight):
     """An ``nn.Linear`` with a low-rank update: ``base(x) + (alpha / rank) · (x Aᵀ) Bᵀ``.
 
     Args:
@@ -65,12 +95,8 @@ class LoRALinear(nn.Module):
     """
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float | None = None):
-        super().__init__()
-        if rank < 1:
-            raise ValueError(f"LoRA rank must be at least 1, got {rank}")
-        self.base, self.rank = base, rank
-        self.scaling = (alpha if alpha is not None else rank) / rank
-        self.lora_a, self.lora_b = _lora_pair(rank, base.out_features, base.in_features, base.weight)
+        super().__init__(base, rank, alpha)
+        self.lora_a, self.lora_b = _lora_pair(rank, base.out_features, (base.in_features,), base.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * self.scaling
@@ -79,29 +105,20 @@ class LoRALinear(nn.Module):
         """``W + (alpha / rank) · B A``: the weight of one ``nn.Linear`` computing the same."""
         return _updated(self.base.weight, self.lora_a, self.lora_b, self.scaling)
 
-    # What a Linear answers, for modules that read their Linear's weights instead of calling it:
-    # nn.TransformerEncoderLayer's inference fast path reads linear1.weight / linear2.weight.
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.merged_weight()
-
-    @property
-    def bias(self) -> torch.Tensor | None:
-        return self.base.bias
-
 
 def _updated(weight: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
     return weight + scaling * (b @ a)
 
 
-def _lora_pair(rank: int, rows: int, cols: int, like: torch.Tensor) -> tuple[nn.Parameter, nn.Parameter]:
-    """``A (rank, cols)`` initialised as nn.Linear inits its weight, ``B (rows, rank)`` at zero."""
-    a = nn.Parameter(torch.empty(rank, cols, device=like.device, dtype=like.dtype))
+def _lora_pair(rank: int, rows: int, cols: tuple[int, ...], like: torch.Tensor) -> tuple[nn.Parameter, nn.Parameter]:
+    """``A (rank, *cols)`` initialised as nn.Linear / nn.Conv init their weight (fan-in: the product
+    of ``cols``), ``B (rows, rank)`` at zero."""
+    a = nn.Parameter(torch.empty(rank, *cols, device=like.device, dtype=like.dtype))
     nn.init.kaiming_uniform_(a, a=math.sqrt(5))
     return a, nn.Parameter(torch.zeros(rows, rank, device=like.device, dtype=like.dtype))
 
 
-class LoRAAttention(nn.Module):
+class LoRAAttention(_LoRA):
     """An ``nn.MultiheadAttention`` whose packed q/k/v projection and output projection each get
     a low-rank update: ``W_in + s · B_in A_in`` and ``W_out + s · B_out A_out``, ``s = alpha / rank``.
 
@@ -121,18 +138,14 @@ class LoRAAttention(nn.Module):
     """
 
     def __init__(self, base: nn.MultiheadAttention, rank: int, alpha: float | None = None):
-        super().__init__()
-        if rank < 1:
-            raise ValueError(f"LoRA rank must be at least 1, got {rank}")
+        super().__init__(base, rank, alpha)
         if not base._qkv_same_embed_dim:
             raise ValueError("LoRA on nn.MultiheadAttention needs kdim == vdim == embed_dim (one packed "
                              f"in_proj_weight); this one has kdim={base.kdim}, vdim={base.vdim}, "
                              f"embed_dim={base.embed_dim}")
-        self.base, self.rank = base, rank
-        self.scaling = (alpha if alpha is not None else rank) / rank
         e = base.embed_dim
-        self.lora_in_a, self.lora_in_b = _lora_pair(rank, 3 * e, e, base.in_proj_weight)
-        self.lora_out_a, self.lora_out_b = _lora_pair(rank, e, e, base.in_proj_weight)
+        self.lora_in_a, self.lora_in_b = _lora_pair(rank, 3 * e, (e,), base.in_proj_weight)
+        self.lora_out_a, self.lora_out_b = _lora_pair(rank, e, (e,), base.in_proj_weight)
 
     @property
     def in_proj_weight(self) -> torch.Tensor:
@@ -156,7 +169,7 @@ class LoRAAttention(nn.Module):
         return torch.func.functional_call(self.base, weights, args, kwargs)
 
 
-class LoRAConv(nn.Module):
+class LoRAConv(_LoRAWeight):
     """A convolution with a low-rank update of its kernel: ``W + (alpha / rank) · B A``, i.e. the
     convolution plus a ``rank``-channel convolution of the same kernel followed by a 1×1 one.
 
@@ -170,31 +183,17 @@ class LoRAConv(nn.Module):
     """
 
     def __init__(self, base: nn.Conv1d | nn.Conv2d, rank: int, alpha: float | None = None):
-        super().__init__()
-        if rank < 1:
-            raise ValueError(f"LoRA rank must be at least 1, got {rank}")
+        super().__init__(base, rank, alpha)
         if base.groups != 1:
             raise ValueError(f"LoRA on a grouped convolution (groups={base.groups}) is not supported; adapt it "
                              "with FiLM (add_adapters(model, 'film', channel_dim=1)) instead")
-        self.base, self.rank = base, rank
-        self.scaling = (alpha if alpha is not None else rank) / rank
-        fan_in = base.in_channels * math.prod(base.kernel_size)
-        self.lora_a, self.lora_b = _lora_pair(rank, base.out_channels, fan_in, base.weight)
-        self.lora_a = nn.Parameter(self.lora_a.detach().view(rank, base.in_channels, *base.kernel_size))
+        self.lora_a, self.lora_b = _lora_pair(rank, base.out_channels, (base.in_channels, *base.kernel_size),
+                                              base.weight)
 
     def merged_weight(self) -> torch.Tensor:
         """The kernel of one convolution computing the same."""
         a = self.lora_a.flatten(1)
         return _updated(self.base.weight.flatten(1), a, self.lora_b, self.scaling).view_as(self.base.weight)
-
-    # What a convolution answers, for code that reads its weights.
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.merged_weight()
-
-    @property
-    def bias(self) -> torch.Tensor | None:
-        return self.base.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base._conv_forward(x, self.merged_weight(), self.base.bias)
@@ -391,7 +390,7 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
 
 def _folded(module: nn.Module) -> nn.Module | None:
     """The plain layer an adapter folds into, or None for anything else (or an unfoldable FiLM)."""
-    if isinstance(module, (LoRALinear, LoRAConv)):
+    if isinstance(module, _LoRAWeight):
         module.base.weight.copy_(module.merged_weight())
         return module.base
     if isinstance(module, LoRAAttention):
