@@ -97,7 +97,11 @@ else:
     BASELINES["XGBoost"] = lambda: XGBClassifier(random_state=0)
 
 
-def mothernets(estimators: list[int], fine_tune: list[int], options: dict,
+def _steps(text: str) -> int | str:
+    return text if text == "auto" else int(text)
+
+
+def mothernets(estimators: list[int], fine_tune: list[int | str], options: dict,
                variants: dict[str, dict]) -> dict[str, functools.partial]:
     """MotherNet factories named by their keyword arguments: one per ensemble size and number of
     fine-tuning steps, each with ``options`` too, then one per variant (``options`` under the
@@ -347,8 +351,9 @@ def main() -> None:
     parser.add_argument("--model", default=None,
                         help="MotherNet weights (default: the shipped model)")
     parser.add_argument("--estimators", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--fine-tune", type=int, nargs="+", default=[0, 30], metavar="STEPS",
-                        help="MotherNet's fine-tuning steps after generation (0: one forward pass)")
+    parser.add_argument("--fine-tune", type=_steps, nargs="+", default=["auto", 0], metavar="STEPS",
+                        help="MotherNet's fine-tuning steps after generation (0: one forward pass; "
+                             "auto: chosen per table by the classifier)")
     parser.add_argument("--quantile", action="store_true", help="MotherNet with quantile=True")
     parser.add_argument("--mothernet", nargs="+", type=_keyword, default=[], metavar="KEY=VALUE",
                         help="more MotherNetClassifier keyword arguments, for every MotherNet row")

@@ -132,6 +132,15 @@ def _read_table(path: str, text_columns: list[str]):
                        float_precision="round_trip", encoding="utf-8-sig", low_memory=False)
 
 
+def _fine_tune_steps(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'auto' or a number of steps") from None
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Fit MotherNet on a training CSV and predict the rows of a test CSV."""
     from hyperkit.tabular.classifier import MotherNetClassifier
@@ -317,9 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output CSV (default: standard output)")
     p.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
     p.add_argument("--estimators", type=int, default=1, help="ensemble size (MotherNetClassifier's n_estimators)")
-    p.add_argument("--fine-tune", type=int, default=30, metavar="STEPS",
-                   help="gradient steps that refine the generated child on the training rows (default 30, "
-                        "the classifier's default; 0: one forward pass)")
+    p.add_argument("--fine-tune", type=_fine_tune_steps, default="auto", metavar="STEPS",
+                   help="gradient steps that refine the generated child on the training rows (default auto, "
+                        "the classifier's default: chosen by validation on folds of the training rows; "
+                        "0: one forward pass)")
     p.set_defaults(fn=cmd_predict)
     p = sub.add_parser("export", help=cmd_export.__doc__)
     p.add_argument("run", help="run folder (holds config.yaml and checkpoints/)")

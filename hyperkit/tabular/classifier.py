@@ -42,6 +42,10 @@ from hyperkit.tabular.model import MotherNet
 __all__ = ["MotherNetClassifier", "load_pretrained", "predict_numpy", "save_pretrained"]
 
 PRETRAINED = Path(__file__).parent / "pretrained" / "mothernet_invariant.pt"
+# fine_tune="auto": folds of the training rows that choose the fine-tuning length, and its longest.
+AUTO_FOLDS = 3
+AUTO_MAX_STEPS = 90
+AUTO_PATIENCE = 10
 
 
 def load_pretrained(path: str | Path | None = None, device: str = "cpu") -> MotherNet:
@@ -227,7 +231,8 @@ def _preprocess(arrays: dict, x: np.ndarray) -> np.ndarray:
     return np.clip(x, -10, 10, out=x)
 
 
-def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: float) -> list:
+def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: float,
+               train: np.ndarray | None = None, watch: np.ndarray | None = None, patience: int = 0):
     """Refine generated children by full-batch gradient descent with momentum on their
     cross-entropy, all members at once; a member whose weights stop being finite keeps its
     generated ones.
@@ -239,20 +244,30 @@ def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: 
     ``a0`` is multiplied by ``c0`` and that of ``c0`` by ``a0`` (at ``lr`` alone, the dense matrix
     barely moves). An invariant model's child (:data:`HINGE_LAYERS`) is refined as it is.
 
+    With ``watch``, returns instead the validation curve: member ``m`` learns from the rows where
+    ``train[m]`` is true and its mean cross-entropy on the rows where ``watch[m]`` is true is
+    recorded before each step and after the last; with ``patience``, descent stops once the
+    members' mean of it has not improved for that many steps.
+
     Shapes:
         members: list of generated :data:`LAYERS` tuples (``a0 (d, r)``, ``c0 (r, h)``, ``b0
         (h,)``, …, ``w2 (h, C)``, ``b2 (C,)``) or of :data:`HINGE_LAYERS` tuples; x ``(n, d)``
-        preprocessed features; codes ``(n,)`` class ids ``< C`` → the same members refined, a
-        paper-model child's first layer dense: ``a0 (d, h)``, ``c0`` ``None``.
+        preprocessed features; codes ``(n,)`` class ids ``< C``; train, watch ``(members, n)``
+        booleans → the same members refined, a paper-model child's first layer dense: ``a0 (d,
+        h)``, ``c0`` ``None``; with ``watch``: the curve ``(steps_run + 1, members)``.
     """
     if len(members[0]) == len(HINGE_LAYERS):
-        tuned = _descend(members, [lr] * len(HINGE_LAYERS), _hinge_logits, x, codes, steps)
+        arrays, rates, logits = members, [lr] * len(HINGE_LAYERS), _hinge_logits
     else:
-        dense = [(a0 @ c0, b0, a1, c1, b1, w2, b2) for a0, c0, b0, a1, c1, b1, w2, b2 in members]
+        arrays = [(a0 @ c0, b0, a1, c1, b1, w2, b2) for a0, c0, b0, a1, c1, b1, w2, b2 in members]
         first_lr = lr * torch.tensor([((m[0] ** 2).sum() + (m[1] ** 2).sum()) / len(m[1]) for m in members],
                                      dtype=torch.float32)[:, None, None]
-        tuned = [(new[0], None, *new[1:])
-                 for new in _descend(dense, [first_lr] + [lr] * 6, _dense_logits, x, codes, steps)]
+        rates, logits = [first_lr] + [lr] * 6, _dense_logits
+    tuned, curve = _descend(arrays, rates, logits, x, codes, steps, train=train, watch=watch, patience=patience)
+    if watch is not None:
+        return curve
+    if logits is _dense_logits:
+        tuned = [(new[0], None, *new[1:]) for new in tuned]
     return [new if all(a is None or np.isfinite(a).all() for a in new) else old for new, old in zip(tuned, members)]
 
 
@@ -270,25 +285,56 @@ def _hinge_logits(inputs, hinge_a, hinge_b, w1, b1, w2, b2):
 
 
 def _descend(members: list, rates: list, logits, x: np.ndarray, codes: np.ndarray, steps: int,
-             momentum: float = 0.9) -> list:
+             momentum: float = 0.9, train: np.ndarray | None = None, watch: np.ndarray | None = None,
+             patience: int = 0) -> tuple:
     """``steps`` of gradient descent with momentum on every member's mean cross-entropy, the
     members' arrays stacked; ``rates[i]`` is the step size of array ``i`` (a number, or a tensor
-    broadcasting over the stack); ``logits(inputs, *stacked)`` gives ``(members, n, C)``."""
+    broadcasting over the stack); ``logits(inputs, *stacked)`` gives ``(members, n, C)``.
+    ``train``, ``watch`` and ``patience`` as in :func:`_fine_tune`. Returns the refined members and the curve
+    (``None`` without ``watch``)."""
     stacked = [torch.tensor(np.stack(arrays), dtype=torch.float32).requires_grad_() for arrays in zip(*members)]
     inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(codes, dtype=torch.long)
+    weights = None if train is None else torch.as_tensor(train / train.sum(1, keepdims=True), dtype=torch.float32)
+    watched = None if watch is None else torch.as_tensor(watch / watch.sum(1, keepdims=True), dtype=torch.float32)
     velocity = [torch.zeros_like(t) for t in stacked]
+    curve = []
     with torch.enable_grad():
-        for _ in range(steps):
+        for step in range(steps + 1):
+            if step == steps and watched is None:
+                break
             out = logits(inputs, *stacked)
+            losses = nn.functional.cross_entropy(out.transpose(1, 2), targets.expand(len(members), -1),
+                                                 reduction="none")
+            if watched is not None:
+                curve.append((losses.detach() * watched).sum(1).numpy())
+                means = np.mean(curve, axis=1)
+                if step == steps or (patience and step - np.argmin(np.where(np.isfinite(means), means, np.inf)) >= patience):
+                    break
             # Summed over members: each member's gradient is that of its own mean cross-entropy.
-            loss = nn.functional.cross_entropy(out.transpose(1, 2), targets.expand(len(members), -1),
-                                               reduction="none").mean(1).sum()
+            loss = losses.mean(1).sum() if weights is None else (losses * weights).sum()
             grads = torch.autograd.grad(loss, stacked)
             with torch.no_grad():  # torch.optim.SGD's update, without its first-use cost (~1 s)
                 for weight, v, grad, rate in zip(stacked, velocity, grads, rates):
                     v.mul_(momentum).add_(grad)
                     weight.sub_(rate * v)
-    return [tuple(t[m].detach().double().numpy() for t in stacked) for m in range(len(members))]
+    tuned = [tuple(t[m].detach().double().numpy() for t in stacked) for m in range(len(members))]
+    return tuned, np.array(curve) if watched is not None else None
+
+
+def _folds(codes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold id in ``0 .. k - 1`` per row: the rows in one random order, each class's dealt
+    round-robin (so the folds do not depend on which ids the classes have); ``-1`` (never
+    validated) for the rows of a class with fewer than ``k`` rows, so that every fold's training
+    rows hold every class."""
+    order = rng.permutation(len(codes))
+    ranked = codes[order]
+    rank = np.empty(len(codes), dtype=np.int64)  # each row's position among its class's rows in that order
+    by_class = np.argsort(ranked, kind="stable")
+    starts = np.searchsorted(ranked[by_class], ranked[by_class])
+    rank[by_class] = np.arange(len(codes)) - starts
+    folds = np.empty(len(codes), dtype=np.int64)
+    folds[order] = rank % k
+    return np.where(np.bincount(codes)[codes] >= k, folds, -1)
 
 
 def _stratified(codes: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
@@ -342,8 +388,14 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         fine_tune: steps of full-batch gradient descent (with momentum) on the context rows that
             refine every generated child (a paper-model child's first layer as one dense matrix,
             free to leave the generator's low-rank subspace); 0 keeps ``fit`` one forward pass.
-            The default, 30, gave the best ROC AUC measured on the tuning half of the benchmark
-            within the speed targets (docs/mothernet.md). Plain gradient steps, not Adam's: their
+            ``"auto"`` (the default) chooses the number per table: the rows are dealt into
+            :data:`AUTO_FOLDS` folds (stratified), each fold's child is generated from the other
+            folds and refined on them, and the length with the least cross-entropy on the held-out
+            folds (0 .. :data:`AUTO_MAX_STEPS`, stopping once it has not improved for
+            :data:`AUTO_PATIENCE` steps) refines the child of all rows: little on noisy labels,
+            long where the generated child is only a start. It gave the best ROC AUC and log loss
+            measured on the tuning half of the benchmark within the speed targets, for about twice
+            the fit time of 30 steps (docs/mothernet.md). Plain gradient steps, not Adam's: their
             size follows the gradient, so a child that already fits its table moves little, and
             one that fits it poorly moves much.
         fine_tune_lr: the learning rate of those steps; ``None``: the model's own
@@ -369,10 +421,12 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         feature_names_in_: a DataFrame's column names (when they are all strings).
         encoder_: the fitted :class:`~hyperkit.tabular.columns.ColumnEncoder` of a DataFrame;
             ``None`` after fitting on an array.
+        fine_tune_steps_: the fine-tuning steps taken (``fine_tune``, or the length ``"auto"``
+            chose).
     """
 
     def __init__(self, model: MotherNet | str | Path | None = None, n_estimators: int = 1, quantile: bool = False,
-                 max_context_rows: int = 2048, fine_tune: int = 30, fine_tune_lr: float | None = None, device: str = "cpu",
+                 max_context_rows: int = 2048, fine_tune: int | str = "auto", fine_tune_lr: float | None = None, device: str = "cpu",
                  random_state: int | None = 0):
         self.model = model
         self.n_estimators = n_estimators
@@ -402,8 +456,8 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         """Generate the child from the training rows ``X (n, d)`` and labels ``y (n,)``."""
         if not isinstance(self.n_estimators, numbers.Integral) or self.n_estimators < 1:
             raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
-        if not isinstance(self.fine_tune, numbers.Integral) or self.fine_tune < 0:
-            raise ValueError(f"fine_tune must be a number of steps >= 0, got {self.fine_tune!r}")
+        if self.fine_tune != "auto" and (not isinstance(self.fine_tune, numbers.Integral) or self.fine_tune < 0):
+            raise ValueError(f"fine_tune must be 'auto' or a number of steps >= 0, got {self.fine_tune!r}")
         if self.fine_tune_lr is not None and not self.fine_tune_lr > 0:
             raise ValueError(f"fine_tune_lr must be positive or None (the model's own), got {self.fine_tune_lr!r}")
         X, y = self._validate(self._fit_columns(X), y, reset=True)
@@ -420,13 +474,12 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         x = _preprocess(arrays, X)
         rows = self._context_rows(codes, rng)
         context, labels = x[rows], codes[rows]
-        if isinstance(model, InvariantMotherNet):
-            members = self._hinge_members(model, context, labels, rng)
-        else:
-            members = self._members(model, context, labels, rng)
-        if self.fine_tune:
-            lr = model.fine_tune_lr if self.fine_tune_lr is None else self.fine_tune_lr
-            members = _fine_tune(members, context, labels, self.fine_tune, lr)
+        members = self._generate(model, context, labels, rng, self.n_estimators)
+        lr = model.fine_tune_lr if self.fine_tune_lr is None else self.fine_tune_lr
+        steps = self._auto_steps(model, context, labels, lr, rng) if self.fine_tune == "auto" else self.fine_tune
+        if steps:
+            members = _fine_tune(members, context, labels, steps, lr)
+        self.fine_tune_steps_ = steps
         members = [_cheaper_dense(member) for member in members]
         for m, member in enumerate(members):
             names = HINGE_LAYERS if len(member) == len(HINGE_LAYERS) else LAYERS
@@ -479,8 +532,31 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             return np.arange(len(codes))
         return _stratified(codes, self.max_context_rows / len(codes), rng)  # every class keeps its share
 
+    def _generate(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator,
+                  count: int) -> list:
+        """``count`` generated children of the rows ``x (n, d)`` with class ids ``codes (n,)``."""
+        if isinstance(model, InvariantMotherNet):
+            return self._hinge_members(model, x, codes, rng, count)
+        return self._members(model, x, codes, rng, count)
+
+    def _auto_steps(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, lr: float,
+                    rng: np.random.Generator) -> int:
+        """The fine-tuning length with the least validation cross-entropy over
+        :data:`AUTO_FOLDS` folds of the rows (each fold's child generated from the other folds
+        and refined on them, all folds at once), between 0 and :data:`AUTO_MAX_STEPS`; 0 when no
+        class has :data:`AUTO_FOLDS` rows."""
+        folds = _folds(codes, AUTO_FOLDS, rng)
+        if (folds < 0).all():
+            return 0
+        train = np.stack([folds != k for k in range(AUTO_FOLDS)])
+        members = [self._generate(model, x[rows], codes[rows], rng, 1)[0] for rows in train]
+        curve = _fine_tune(members, x, codes, AUTO_MAX_STEPS, lr, train=train, watch=~train,
+                           patience=AUTO_PATIENCE).mean(1)
+        return int(np.where(np.isfinite(curve), curve, np.inf).argmin())
+
     @torch.no_grad()
-    def _members(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> list:
+    def _members(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator,
+                 count: int) -> list:
         """The ensemble's children over the real features and classes, as the arrays :data:`LAYERS`
         names: hidden layer ``i`` is ``x ↦ relu(x · a_i · c_i + b_i)`` with ``a_i · c_i = (U_i V_i)ᵀ``;
         the output layer is ``h · w2 + b2``. Member ``k > 0`` sees the features and class ids in a
@@ -488,7 +564,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         one) at a time."""
         (n, d), num_classes = x.shape, len(self.classes_)
         orders = [(np.arange(d), np.arange(num_classes))]
-        orders += [(rng.permutation(d), rng.permutation(num_classes)) for _ in range(self.n_estimators - 1)]
+        orders += [(rng.permutation(d), rng.permutation(num_classes)) for _ in range(count - 1)]
         scale = math.sqrt(model.max_features / d)
         device = next(model.parameters()).device
         per_pass = max(1, _PASS_ROWS // max(n, 1))
@@ -505,13 +581,13 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
 
     @torch.no_grad()
     def _hinge_members(self, model: InvariantMotherNet, x: np.ndarray, codes: np.ndarray,
-                       rng: np.random.Generator) -> list:
+                       rng: np.random.Generator, count: int) -> list:
         """The invariant model's children as :data:`HINGE_LAYERS` arrays. Its children do not
         depend on the order of features or classes, so members differ by their rows instead:
         member ``k > 0`` reads a stratified random 80 % of the context rows."""
         device = next(model.parameters()).device
         members = []
-        for k in range(self.n_estimators):
+        for k in range(count):
             rows = np.arange(len(codes)) if k == 0 else _stratified(codes, 0.8, rng)
             inputs = torch.from_numpy(x[rows]).float()[None].to(device)
             labels = torch.from_numpy(codes[rows])[None].to(device)

@@ -202,6 +202,41 @@ def tree_task(num_rows: int, num_features: int, rng: np.random.Generator,
     return x, latent[:, 0] if num_latents == 1 else latent
 
 
+def linear_task(num_rows: int, num_features: int, rng: np.random.Generator,
+                num_latents: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Mixed columns and a sparse linear label latent: the near-linear tables that surveys,
+    clinical and economic data often are.
+
+    Columns are Gaussian (some correlated), binary with a random rate, or groups of one-hot
+    indicator columns (a categorical variable as a user's one-hot encoder leaves it). The latent
+    is a sparse combination with heavy-tailed (Laplace) coefficients.
+
+    Returns:
+        ``x (num_rows, num_features)``, ``latent (num_rows,)``, or ``(num_rows, num_latents)``.
+    """
+    x = rng.normal(size=(num_rows, num_features))
+    if num_features > 1 and rng.random() < 0.5:
+        mixing = rng.normal(size=(num_features, num_features)) * (rng.random((num_features, num_features)) < 0.2)
+        x = x @ (np.eye(num_features) + 0.5 * mixing)
+    kinds = rng.choice(3, size=num_features, p=rng.dirichlet(np.ones(3)))
+    column = 0
+    while column < num_features:
+        if kinds[column] == 1:
+            x[:, column] = rng.random(num_rows) < rng.uniform(0.05, 0.95)
+        elif kinds[column] == 2:
+            levels = min(int(rng.integers(2, 8)), num_features - column)
+            codes = rng.choice(levels, size=num_rows, p=rng.dirichlet(np.ones(levels)))
+            x[:, column:column + levels] = np.eye(levels)[codes]
+            column += levels
+            continue
+        column += 1
+    relevant = rng.random(num_features) < rng.uniform(0.1, 1.0)
+    relevant[rng.integers(num_features)] = True
+    coefficients = rng.laplace(size=(num_features, num_latents)) * relevant[:, None]
+    latent = x @ coefficients
+    return x, latent[:, 0] if num_latents == 1 else latent
+
+
 def _make_irrelevant(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
     """Replace a share of the columns (never all) by row-shuffled copies of random columns."""
     d = x.shape[1]
@@ -248,7 +283,8 @@ def _make_skewed(x: np.ndarray, rng: np.random.Generator, share: float) -> np.nd
 
 
 TASK_FAMILIES = Registry("prior family")
-for _name, _task in {"mlp": mlp_task, "gp": gp_task, "boolean": boolean_task, "tree": tree_task}.items():
+for _name, _task in {"mlp": mlp_task, "gp": gp_task, "boolean": boolean_task, "tree": tree_task,
+                     "linear": linear_task}.items():
     TASK_FAMILIES.register(_task, name=_name)
 
 
@@ -294,7 +330,8 @@ class Prior:
             multi-class-capable tasks are binary, the rest uniform over 3 .. ``max_classes`` (output
             slot ``c`` is only trained by tasks with more than ``c`` classes, so many-class tasks
             must be common).
-        weights: sampling weights of the task families: ``mlp``, ``gp``, ``boolean``, ``tree``, one
+        weights: sampling weights of the task families: ``mlp``, ``gp``, ``boolean``, ``tree``,
+            ``linear``, one
             registered with :func:`register_task_family`, or the import path of one.
         binary_fraction: share of binary tasks among ``mlp`` and ``gp`` tasks.
         argmax_fraction: share of the multi-class ``mlp`` and ``gp`` tasks whose classes are the
@@ -313,6 +350,9 @@ class Prior:
             rescaled copies of others.
         skew_probability: chance that a table has a share of its columns skewed or heavy-tailed
             by a random monotone transform.
+        noise_probability: chance that a table's labels carry little signal: its latent(s) get
+            Gaussian noise of a random share (up to 2×) of their spread before they are cut into
+            classes, as the labels of real tables often do (a boolean task flips labels instead).
         batch_width: the tables of a batch share a width ``D`` drawn log-uniformly in 1 ..
             ``max_features``; each has between ``ceil(D / 2)`` and ``D`` features, and the arrays
             are ``D`` wide instead of ``max_features`` (for models that read any width: a
@@ -331,6 +371,7 @@ class Prior:
     irrelevant_probability: float = 0.0
     redundant_probability: float = 0.0
     skew_probability: float = 0.0
+    noise_probability: float = 0.0
     batch_width: bool = False
 
     def __post_init__(self):
@@ -344,7 +385,8 @@ class Prior:
                              f"with a positive sum; got {self.weights}")
         shares = {"binary_fraction": self.binary_fraction, "argmax_fraction": self.argmax_fraction,
                   "slot_fraction": self.slot_fraction, "irrelevant_probability": self.irrelevant_probability,
-                  "redundant_probability": self.redundant_probability, "skew_probability": self.skew_probability}
+                  "redundant_probability": self.redundant_probability, "skew_probability": self.skew_probability,
+                  "noise_probability": self.noise_probability}
         if not all(0 <= share <= 1 for share in shares.values()):
             raise ValueError(f"these shares and probabilities must lie in [0, 1]: {shares}")
         if self.max_classes < 2 or self.max_features < 1:
@@ -368,14 +410,19 @@ class Prior:
         names = list(self.weights)
         p = np.array([self.weights[n] for n in names], dtype=float)
         family = names[rng.choice(len(names), p=p / p.sum())]
+        noisy = rng.random() < self.noise_probability
         if family == "boolean":
             x, latent = boolean_task(num_rows, num_features, rng)
+            if noisy:
+                latent = np.where(rng.random(num_rows) < rng.uniform(0.0, 0.3), 1.0 - latent, latent)
             return x, latent.astype(np.int64), 2
         binary = self.max_classes == 2 or rng.random() < self.binary_fraction
         num_classes = 2 if binary else int(rng.integers(3, self.max_classes + 1))
         argmax = not binary and rng.random() < self.argmax_fraction
         task = TASK_FAMILIES.get(family)
         x, latent = task(num_rows, num_features, rng, num_latents=num_classes if argmax else 1)
+        if noisy:
+            latent = latent + rng.uniform(0.0, 2.0) * latent.std(0) * rng.normal(size=latent.shape)
         if argmax:
             y, present = argmax_classes(latent, rng)
             if present < 2:  # one latent dominates every row: cut that one instead

@@ -114,6 +114,36 @@ def test_the_dense_first_layer_steps_at_the_rate_its_factors_moved(model, wine):
     assert none is None and np.allclose(w0_tuned, (w0 - rate * w0.grad).detach().numpy(), atol=1e-5)
 
 
+def test_auto_fine_tuning_stops_early_on_noise_and_runs_long_on_a_learnable_table():
+    """``fine_tune="auto"`` picks the length by validation on folds of the training rows: labels
+    that are pure noise get (almost) none, a clean non-linear rule many steps; the chosen length
+    is the one a plain ``fine_tune`` of that length reproduces."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    noise = MotherNetClassifier().fit(X, rng.integers(0, 2, 400))
+    rule = (X[:, 0] * X[:, 1] > 0).astype(int)  # an interaction: the generated child is a start
+    learnable = MotherNetClassifier().fit(X, rule)
+    assert noise.fine_tune_steps_ <= 5 < 20 <= learnable.fine_tune_steps_ <= classifier.AUTO_MAX_STEPS
+    fixed = MotherNetClassifier(fine_tune=learnable.fine_tune_steps_).fit(X, rule)
+    assert np.array_equal(fixed.predict_proba(X), learnable.predict_proba(X))
+
+
+def test_auto_fine_tuning_of_a_table_too_small_for_folds_is_the_generated_child(model):
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    clf = MotherNetClassifier(model=model).fit(X, [0, 0, 1, 1])  # two rows a class, three folds
+    assert clf.fine_tune_steps_ == 0
+
+
+def test_fold_ids_keep_every_class_in_each_folds_training_rows_and_ignore_class_ids():
+    codes = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 0, 1, 3])
+    folds = classifier._folds(codes, 3, np.random.default_rng(0))
+    assert folds[codes == 3].tolist() == [-1]  # a class of one row is never validated
+    for k in range(3):
+        assert set(codes[folds != k]) == {0, 1, 2, 3} and np.bincount(codes[folds == k], minlength=3)[:3].min() == 1
+    renamed = classifier._folds(np.array([3, 1, 0, 2])[codes], 3, np.random.default_rng(0))
+    assert np.array_equal(folds, renamed)
+
+
 def test_a_member_that_fine_tuning_blows_up_keeps_its_generated_weights(model, wine):
     X, y = wine
     generated = MotherNetClassifier(model=model, fine_tune=0, n_estimators=2).fit(X[:100], y[:100])
@@ -196,7 +226,7 @@ def test_bad_input_is_refused_with_advice(model):
         with pytest.raises(ValueError, match="n_estimators must be a positive integer"):
             MotherNetClassifier(model=model, n_estimators=bad).fit(X, np.arange(40) % 2)
     for bad in (-1, 2.5):
-        with pytest.raises(ValueError, match="fine_tune must be a number of steps"):
+        with pytest.raises(ValueError, match="fine_tune must be .auto. or a number of steps"):
             MotherNetClassifier(model=model, fine_tune=bad).fit(X, np.arange(40) % 2)
     with pytest.raises(ValueError, match="fine_tune_lr must be positive"):
         MotherNetClassifier(model=model, fine_tune=5, fine_tune_lr=0).fit(X, np.arange(40) % 2)

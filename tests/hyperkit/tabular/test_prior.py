@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hyperkit.tabular.prior import (Prior, _make_irrelevant, _make_redundant, _make_skewed, argmax_classes, boolean_task,
-                                     gp_task, mlp_task, to_classes, tree_task)
+                                     gp_task, linear_task, mlp_task, to_classes, tree_task)
 
 
 def test_batches_respect_the_declared_ranges():
@@ -79,7 +79,7 @@ def test_argmax_fraction_changes_the_labels_and_is_validated():
         Prior(argmax_fraction=1.5)
 
 
-@pytest.mark.parametrize("family", [mlp_task, gp_task, boolean_task])
+@pytest.mark.parametrize("family", [mlp_task, gp_task, boolean_task, linear_task])
 def test_each_family_gives_features_that_predict_the_label(family):
     accuracies = []
     for seed in range(10):
@@ -113,7 +113,7 @@ def test_boolean_features_are_binary_and_categorical_columns_integer():
 
 
 def test_bad_prior_arguments_are_refused():
-    with pytest.raises(ValueError, match="unknown prior family 'forest'; registered prior families: boolean, gp, "
+    with pytest.raises(ValueError, match="unknown prior family 'forest'; registered prior families: boolean, gp, linear, "
                                          "mlp, tree; or name your own"):
         Prior(weights={"forest": 1.0})
     with pytest.raises(ValueError, match="must be non-negative"):
@@ -161,3 +161,29 @@ def test_the_new_options_reach_sampled_tables():
     prior = Prior(max_features=12, weights={"tree": 1.0}, irrelevant_probability=1.0, skew_probability=1.0)
     batch = prior.sample(8, 60, np.random.default_rng(0))
     assert np.isfinite(batch.x).all() and (batch.num_classes >= 2).all()
+
+
+def test_linear_tables_mix_numeric_binary_and_one_hot_columns_and_their_latent_is_linear():
+    mixed = 0
+    for seed in range(10):  # one-hot groups take several columns each: wide tables are mostly 0/1
+        x, latent = linear_task(500, 30, np.random.default_rng(seed))
+        binary = [j for j in range(30) if set(np.unique(x[:, j])) <= {0.0, 1.0}]
+        mixed += 0 < len(binary) < 30
+    assert mixed >= 3
+    coefficients, *_ = np.linalg.lstsq(x, latent, rcond=None)
+    assert np.allclose(x @ coefficients, latent)  # exactly linear in the columns
+    x3, latents = linear_task(100, 6, np.random.default_rng(0), num_latents=3)
+    assert x3.shape == (100, 6) and latents.shape == (100, 3)
+
+
+def test_noise_probability_blurs_the_labels():
+    def agreement(noise):  # how well a 1-nearest-neighbour rule recovers the labels
+        prior = Prior(max_features=4, max_classes=2, weights={"linear": 1.0}, noise_probability=noise)
+        batch = prior.sample(32, 200, np.random.default_rng(0))
+        x, y = batch.x[:, :150], batch.y
+        distance = ((batch.x[:, 150:, None, :] - x[:, None, :, :]) ** 2).sum(-1)
+        return (np.take_along_axis(y[:, :150], distance.argmin(2), 1) == y[:, 150:]).mean()
+
+    assert agreement(1.0) < agreement(0.0) - 0.05
+    with pytest.raises(ValueError, match="noise_probability"):
+        Prior(noise_probability=2.0)
