@@ -92,6 +92,11 @@ class FamilyConfig:
         train: the parameters of the tasks the generator is trained on.
         held_out: parameters it never trains on, only evaluates (e.g. between the trained ones;
             for ``keywords``, new combinations or orders of tokens the training sets use).
+        draw: ``keywords`` only: this many more training sets, drawn at random (seeded by ``seed``)
+            from the tokens the listed ``train`` sets use, none equal to a listed or held-out set;
+            new combinations are what teaches a generator to compose (49 listed sets: 66 % on
+            held-out sets; 121: 78 %).
+        seed: the seed of that draw.
         period: the parameter's period for the Fourier condition (360 for angles).
         harmonics: the Fourier condition is ``[cos(2πkp/period), sin(2πkp/period)]`` for
             ``k = 1..harmonics`` (``rotate``, ``shift``; ``keywords`` uses one-hots instead).
@@ -100,10 +105,12 @@ class FamilyConfig:
     kind: Literal["rotate", "shift", "keywords"] = "rotate"
     train: list[float | list[int]] = field(default_factory=lambda: [0.0])
     held_out: list[float | list[int]] = field(default_factory=list)
+    draw: int = 0
+    seed: int = 0
     period: float = 360.0
     harmonics: int = 2
 
-    checks = {"period": POSITIVE, "harmonics": at_least(1),
+    checks = {"period": POSITIVE, "harmonics": at_least(1), "draw": at_least(0),
               "train": Check(lambda value, _: len(value) > 0, "needs at least one task parameter, got {value}"),
               "held_out": Check(lambda value, c: not {_key(v) for v in value} & {_key(v) for v in c.train},
                                 "shares parameters with train ({train}): a task is either trained on or "
@@ -224,6 +231,34 @@ def keyword_condition(sets: list[list[int]], pool: list[int]) -> torch.Tensor:
     return hot.flatten(1)
 
 
+def draw_keyword_sets(family: FamilyConfig, num_classes: int) -> list[list[int]]:
+    """``family.draw`` keyword sets of ``num_classes`` distinct tokens, drawn (seeded by
+    ``family.seed``) from the tokens of ``family.train``'s sets, none equal to a listed one.
+
+    Example:
+        >>> sets = draw_keyword_sets(FamilyConfig(kind="keywords", train=[[1, 2], [3, 4]], draw=3), 2)
+        >>> len(sets), all(len(set(s)) == 2 and set(s) <= {1, 2, 3, 4} for s in sets)
+        (3, True)
+    """
+    if not family.draw:
+        return []
+    if family.kind != "keywords":
+        raise ConfigError(f"tasks.draw draws keyword sets: it needs kind 'keywords', got {family.kind!r}")
+    pool = sorted({t for keywords in family.train for t in keywords})
+    taken = {_key(p) for p in [*family.train, *family.held_out]}
+    available = math.perm(len(pool), num_classes) - len(taken)
+    if family.draw > available:
+        raise ConfigError(f"tasks.draw: {family.draw} more keyword sets asked, but the {len(pool)} tokens of the train "
+                          f"sets make only {available} sets of {num_classes} not listed already")
+    rng, drawn = np.random.default_rng(family.seed), []
+    while len(drawn) < family.draw:
+        keywords = [int(t) for t in rng.choice(pool, num_classes, replace=False)]
+        if tuple(keywords) not in taken:
+            taken.add(tuple(keywords))
+            drawn.append(keywords)
+    return drawn
+
+
 def family_condition(family: FamilyConfig, parameters: list) -> torch.Tensor:
     """The generator's condition for each task of ``family``: Fourier features of the parameter
     (``rotate``, ``shift``) or the keyword sets' one-hots over the tokens they use (``keywords``)."""
@@ -315,9 +350,10 @@ class Adapters(Recipe):
         cfg = self.config
         self.task = load_task(cfg.data)
         family = cfg.tasks
-        self.task_parameters = [*family.train, *family.held_out]
-        self.seen = list(range(len(family.train)))
-        self.held_out = list(range(len(family.train), len(self.task_parameters)))
+        train = [*family.train, *draw_keyword_sets(family, self.task.num_classes)]
+        self.task_parameters = [*train, *family.held_out]
+        self.seen = list(range(len(train)))
+        self.held_out = list(range(len(train), len(self.task_parameters)))
         self.train_inputs, self.test_inputs = (self._transformed(x) for x in (self.task.train_x, self.task.test_x))
         target = build_target(cfg.target, self.task)
         check_feed(target, self.task, f"target {cfg.target.get('name')!r}")

@@ -190,6 +190,23 @@ def test_shared_adapter_parameters_train_once_and_the_generator_emits_the_rest(t
     assert all(n in baseline.setup(CPU).names for n in module.names + [n[len("model."):] for n in trainable])
 
 
+def test_drawn_keyword_sets_join_the_training_sets_seeded_and_new(tmp_path):
+    recipe = load_recipe(KEYWORDS, [f"out={tmp_path}", "tasks.draw=5"])
+    recipe.setup(CPU)
+    listed = [[1, 2, 3, 4], [2, 1, 4, 6], [6, 4, 1, 2]]
+    drawn = [recipe.task_parameters[i] for i in recipe.seen[3:]]
+    assert [recipe.task_parameters[i] for i in recipe.seen[:3]] == listed and len(drawn) == 5
+    assert recipe.task_parameters[recipe.held_out[0]] == [4, 6, 2, 1]  # held out stays held out
+    keys = {tuple(k) for k in listed + drawn + [[4, 6, 2, 1]]}
+    assert len(keys) == 9 and all(set(k) <= {1, 2, 3, 4, 6} for k in drawn)
+    again = load_recipe(KEYWORDS, [f"out={tmp_path}", "tasks.draw=5"])
+    again.setup(CPU)
+    assert again.task_parameters == recipe.task_parameters
+    other = load_recipe(KEYWORDS, [f"out={tmp_path}", "tasks.draw=5", "tasks.seed=1"])
+    other.setup(CPU)
+    assert other.task_parameters != recipe.task_parameters
+
+
 def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():
     perm = keyword_permutation([7, 2, 9, 5], vocab_size=16, marker=5 + 1)
     assert sorted(perm.tolist()) == list(range(16)) and perm[0] == 0 and perm[6] == 6
@@ -206,6 +223,7 @@ def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():
     (["tasks.kind=shift"], r"kind 'shift' takes numbers"),
     (["adapter.shared=['*.lora_*']"], r"adapter.shared \['\*.lora_\*'\] must pick some but not all"),
     (["data.max_negated=1", "tasks.train=[[1, 2, 3, 5]]", "tasks.held_out=[]"], r"or the 'not' marker 5"),
+    (["tasks.draw=200"], r"tasks.draw: 200 more keyword sets asked, but the 5 tokens of the train sets make only 116"),
 ])
 def test_keyword_set_errors_say_what_is_wrong(overrides, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
@@ -220,6 +238,7 @@ def test_keyword_set_errors_say_what_is_wrong(overrides, message, tmp_path):
     (["pretrain.weights=/nonexistent/base.pt", "pretrain.steps=0"], r"pretrain.weights: no file /nonexistent/base.pt"),
     (["adapter.targets=[classifier]"], r"adapter: targets=\['classifier'\] select no Linear.*candidates: net.0"),
     (["adapter.kind=prefix"], r"adapter.kind"),
+    (["tasks.draw=3"], r"tasks.draw draws keyword sets: it needs kind 'keywords', got 'rotate'"),
     (["method=distill"], r"method"),
     (["data={name: sequence}", "target={name: transformer_tiny}", "tasks.kind=shift", "tasks.train=[0.5]"],
      r"shift parameters must be whole numbers"),
