@@ -44,8 +44,10 @@ METHODS = {"generated": "generated adapters", "per_task": "per-task adapters",
 
 def run(config: str, method: str, seed: int, extra: list[str], results: Path | None = None
         ) -> tuple[dict[str, float], int]:
-    """The final metrics of one run and its trainable parameter count (read from ``results`` when
-    that file already holds the run, added to it otherwise)."""
+    """The final metrics of one run and its trainable parameters for the whole family (read from
+    ``results`` when that file already holds the run, added to it otherwise). A baseline that
+    trained fewer tasks than the family has (``baseline_seen``) counts its per-task numbers once
+    for every task of the family."""
     key = json.dumps([config, method, seed, extra])
     stored = json.loads(results.read_text()) if results is not None and results.is_file() else {}
     if key in stored:
@@ -57,6 +59,10 @@ def run(config: str, method: str, seed: int, extra: list[str], results: Path | N
         result = train(load_recipe(f"adapters/{config}", overrides))
         recipe = load_recipe(f"adapters/{config}", overrides)
         size = recipe.setup(torch.device("cpu")).trainable_parameters()
+        if method != "generated":
+            family = load_recipe(f"adapters/{config}", [*overrides, "method=generated"])
+            family.setup(torch.device("cpu"))
+            size = size // len(recipe.task_parameters) * len(family.task_parameters)
     seconds = time.perf_counter() - start
     print(f"{config} {method} seed {seed}: seen {100 * result['eval/seen_accuracy']:.2f}, held-out "
           f"{100 * result['eval/held_out_accuracy']:.2f}, {size:,} trainable, {seconds:.0f} s", flush=True)

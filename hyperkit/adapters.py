@@ -10,7 +10,8 @@ computes what the model did (LoRA's ``B`` and FiLM's shift start at zero, FiLM's
   ``A`` of shape ``(rank, in)`` with PyTorch's Linear init, ``B`` of shape ``(out, rank)`` zero;
   around an ``nn.MultiheadAttention``, one such update of its packed q/k/v projection and one of
   its output projection; around a convolution, an update ``B A`` of its kernel (a ``rank``-channel
-  convolution followed by a 1×1 one).
+  convolution followed by a 1×1 one); around an ``nn.Embedding``, an update ``B A`` of its table
+  (``B`` one row per token, ``A`` mapping to the embedding): what a token means can change.
 - **FiLM** (Perez et al., 2018): ``y = γ ⊙ f(x) + β`` per channel of a module's output.
 
 :func:`merge_adapters` folds adapters (trained or generated for one task) into the weights of a
@@ -45,10 +46,10 @@ from types import SimpleNamespace
 import torch
 import torch.nn as nn
 
-from hyperkit.describers import describe_attention, describe_linear
+from hyperkit.describers import describe_attention, describe_embedding, describe_linear
 from hyperkit.spec import LayerDescription, ParamInfo, find_describer, register_layer
 
-__all__ = ["FiLM", "LoRAAttention", "LoRAConv", "LoRALinear", "add_adapters", "merge_adapters"]
+__all__ = ["FiLM", "LoRAAttention", "LoRAConv", "LoRAEmbedding", "LoRALinear", "add_adapters", "merge_adapters"]
 
 
 class _LoRA(nn.Module):
@@ -199,6 +200,35 @@ class LoRAConv(_LoRAWeight):
         return self.base._conv_forward(x, self.merged_weight(), self.base.bias)
 
 
+class LoRAEmbedding(_LoRAWeight):
+    """An ``nn.Embedding`` with a low-rank update of its table: ``E + (alpha / rank) · B A``, so
+    token ``t`` is embedded as ``E[t] + (alpha / rank) · B[t] A``.
+
+    Args:
+        base: the embedding adapted (kept as ``base``, unchanged).
+        rank, alpha: as for :class:`LoRALinear`.
+
+    Shapes:
+        token ids ``(...)`` → ``(..., embedding_dim)``; ``lora_a`` ``(rank, embedding_dim)``,
+        ``lora_b`` ``(num_embeddings, rank)``.
+    """
+
+    def __init__(self, base: nn.Embedding, rank: int, alpha: float | None = None):
+        super().__init__(base, rank, alpha)
+        self.lora_a, self.lora_b = _lora_pair(rank, base.num_embeddings, (base.embedding_dim,), base.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (self.lora_b[x] @ self.lora_a) * self.scaling
+
+    def merged_weight(self) -> torch.Tensor:
+        """The table of one ``nn.Embedding`` computing the same."""
+        return _updated(self.base.weight, self.lora_a, self.lora_b, self.scaling)
+
+    @property
+    def bias(self) -> None:
+        return None
+
+
 class FiLM(nn.Module):
     """Feature-wise scale and shift of a module's output: ``scale ⊙ inner(x) + shift``.
 
@@ -269,6 +299,17 @@ def describe_lora_conv(m: LoRAConv) -> LayerDescription:
     )
 
 
+@register_layer(LoRAEmbedding, "lora_embedding")
+def describe_lora_embedding(m: LoRAEmbedding) -> LayerDescription:
+    base = describe_embedding(m.base)
+    std = 1.0 / math.sqrt(3.0 * m.base.embedding_dim)
+    return LayerDescription(
+        base.structure,
+        {**_inner(base, "base"), "lora_a": ParamInfo("lora_a", ("row", "col"), std=std),
+         "lora_b": ParamInfo("lora_b", ("row", "col"), mean=0.0, std=0.0)},
+    )
+
+
 @register_layer(FiLM, "film")
 def describe_film(m: FiLM) -> LayerDescription:
     found = find_describer(type(m.inner))
@@ -283,7 +324,7 @@ def describe_film(m: FiLM) -> LayerDescription:
     )
 
 
-_ELIGIBLE = {"lora": (nn.Linear, nn.MultiheadAttention, nn.Conv1d, nn.Conv2d),
+_ELIGIBLE = {"lora": (nn.Linear, nn.MultiheadAttention, nn.Conv1d, nn.Conv2d, nn.Embedding),
              "film": (nn.Linear, nn.Conv1d, nn.Conv2d)}
 _SUFFIXES = {"lora": ("lora_a", "lora_b", "lora_in_a", "lora_in_b", "lora_out_a", "lora_out_b"),
              "film": ("film_scale", "film_shift")}
@@ -296,8 +337,8 @@ def add_adapters(model: nn.Module, kind: str, targets: Sequence[str] | str = "*"
     Args:
         model: any module; it keeps its own parameters.
         kind: ``"lora"`` (around each selected ``nn.Linear``, ``nn.MultiheadAttention`` — e.g. the
-            ``self_attn`` of a ``nn.TransformerEncoderLayer`` — or convolution) or ``"film"`` (on
-            the output of each selected ``nn.Linear`` or convolution).
+            ``self_attn`` of a ``nn.TransformerEncoderLayer`` —, convolution or ``nn.Embedding``)
+            or ``"film"`` (on the output of each selected ``nn.Linear`` or convolution).
         targets: globs over module names (``"encoder.*"``, ``["0", "2"]``,
             ``"layers.*.self_attn"``). Default: every eligible module.
         rank, alpha: LoRA's rank and scale (``alpha / rank``; default ``alpha = rank``).
@@ -330,6 +371,8 @@ def add_adapters(model: nn.Module, kind: str, targets: Sequence[str] | str = "*"
             adapter = LoRAAttention(module, rank, alpha)
         elif isinstance(module, (nn.Conv1d, nn.Conv2d)):
             adapter = LoRAConv(module, rank, alpha)
+        elif isinstance(module, nn.Embedding):
+            adapter = LoRAEmbedding(module, rank, alpha)
         else:
             adapter = LoRALinear(module, rank, alpha)
         _replace(model, name, adapter)
@@ -341,8 +384,8 @@ def add_adapters(model: nn.Module, kind: str, targets: Sequence[str] | str = "*"
 def merge_adapters(model: nn.Module, weights: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """A copy of ``model`` with its adapters folded into plain layers; ``model`` is unchanged.
 
-    LoRA becomes the ``nn.Linear`` / ``nn.MultiheadAttention`` it wraps, with ``W + s · B A`` as
-    weights. FiLM around a Linear or a convolution whose channels it scales (``channel_dim`` 1 for
+    LoRA becomes the ``nn.Linear`` / ``nn.MultiheadAttention`` / convolution / ``nn.Embedding``
+    it wraps, with ``W + s · B A`` as weights. FiLM around a Linear or a convolution whose channels it scales (``channel_dim`` 1 for
     a convolution) becomes that layer with rows scaled and the shift added to its bias; a FiLM that
     cannot be folded (other channel dimensions) stays, with its values.
 

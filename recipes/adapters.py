@@ -135,6 +135,10 @@ class AdaptersConfig:
         method: ``generated`` (a generator of adapters from the task condition), ``per_task``
             (one adapter per task, trained directly) or ``finetune`` (every weight, per task).
         tasks_per_step: training tasks per step (``generated``; the baselines train every task).
+        baseline_seen: the baselines (``per_task``, ``finetune``) train only the first this many
+            seen tasks, and every held-out one (0: every task). A per-task adapter learns from its
+            own task alone, so its accuracy does not depend on how many others there are, while
+            hundreds of drawn tasks would cost hundreds of trainings.
         label_smoothing: the cross-entropy's label smoothing (0 for none).
     """
 
@@ -147,12 +151,13 @@ class AdaptersConfig:
     tasks: FamilyConfig = field(default_factory=FamilyConfig)
     method: Literal["generated", "per_task", "finetune"] = "generated"
     tasks_per_step: int = 4
+    baseline_seen: int = 0
     label_smoothing: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    checks = {"label_smoothing": LABEL_SMOOTHING, "tasks_per_step": at_least(1)}
+    checks = {"label_smoothing": LABEL_SMOOTHING, "tasks_per_step": at_least(1), "baseline_seen": at_least(0)}
 
 
 def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
@@ -351,6 +356,8 @@ class Adapters(Recipe):
         self.task = load_task(cfg.data)
         family = cfg.tasks
         train = [*family.train, *draw_keyword_sets(family, self.task.num_classes)]
+        if cfg.method != "generated" and cfg.baseline_seen:
+            train = train[:cfg.baseline_seen]
         self.task_parameters = [*train, *family.held_out]
         self.seen = list(range(len(train)))
         self.held_out = list(range(len(train), len(self.task_parameters)))

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 import hyperkit
-from hyperkit.adapters import FiLM, LoRAAttention, LoRAConv, LoRALinear, add_adapters, merge_adapters
+from hyperkit.adapters import FiLM, LoRAAttention, LoRAConv, LoRAEmbedding, LoRALinear, add_adapters, merge_adapters
 
 
 def small_cnn() -> nn.Module:
@@ -52,7 +52,7 @@ def test_a_generator_emits_only_the_adapters_from_a_condition():
 def test_wrong_adapter_requests_say_what_would_fit():
     with pytest.raises(ValueError, match="unknown adapter kind 'prefix'"):
         add_adapters(small_cnn(), "prefix")
-    with pytest.raises(ValueError, match=r"select no Linear, MultiheadAttention, Conv1d or Conv2d in Sequential; candidates: 0, 3"):
+    with pytest.raises(ValueError, match=r"select no Linear, MultiheadAttention, Conv1d, Conv2d or Embedding in Sequential; candidates: 0, 3"):
         add_adapters(small_cnn(), "lora", targets="9")
     with pytest.raises(ValueError, match="rank must be at least 1"):
         LoRALinear(nn.Linear(2, 2), rank=0)
@@ -164,3 +164,20 @@ def test_lora_on_convolutions_updates_the_kernel_and_folds_back():
     assert spec.num_weights == 2 * 9 + 4 * 2 and spec.params["0.lora_b"].init_std == 0.0
     with pytest.raises(ValueError, match="grouped convolution"):
         LoRAConv(nn.Conv2d(4, 4, 3, groups=2), rank=2)
+
+
+def test_lora_on_an_embedding_changes_what_each_token_means_and_folds_back():
+    model, x = nn.Sequential(nn.Embedding(10, 6, padding_idx=0), nn.Linear(6, 2)), torch.tensor([[0, 3, 3, 9]])
+    before = model(x).detach()
+    names = add_adapters(model, "lora", targets="0", rank=2, alpha=4)
+    assert names == ["0.lora_a", "0.lora_b"] and isinstance(model[0], LoRAEmbedding)
+    assert model[0].lora_a.shape == (2, 6) and model[0].lora_b.shape == (10, 2)
+    assert torch.equal(model(x), before)
+    values = randomize(model, names)
+    a, b = values["0.lora_a"], values["0.lora_b"]
+    table = model[0].base.weight + 2.0 * b @ a  # alpha / rank = 2
+    assert torch.allclose(hyperkit.call(model[0], {"lora_a": a, "lora_b": b}, x), table[x], atol=1e-6)
+    merged = merge_adapters(model, values)
+    assert type(merged[0]) is nn.Embedding and torch.allclose(merged(x), hyperkit.call(model, values, x), atol=1e-6)
+    spec = hyperkit.describe(model, include=names)
+    assert spec.num_weights == 2 * 6 + 10 * 2 and spec.params["0.lora_b"].init_std == 0.0

@@ -205,6 +205,12 @@ def test_drawn_keyword_sets_join_the_training_sets_seeded_and_new(tmp_path):
     other = load_recipe(KEYWORDS, [f"out={tmp_path}", "tasks.draw=5", "tasks.seed=1"])
     other.setup(CPU)
     assert other.task_parameters != recipe.task_parameters
+    # the baselines can train a few of them: a per-task adapter learns from its own task alone
+    baseline = load_recipe(KEYWORDS, [f"out={tmp_path}", "tasks.draw=5", "method=per_task", "baseline_seen=2"])
+    module = baseline.setup(CPU)
+    assert baseline.task_parameters == listed[:2] + [[4, 6, 2, 1]] and baseline.held_out == [2]
+    assert module.trainable_parameters() == 3 * load_recipe(KEYWORDS, [f"out={tmp_path}", "method=per_task"]).setup(
+        CPU).trainable_parameters() // 4
 
 
 def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():
