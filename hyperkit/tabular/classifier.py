@@ -43,9 +43,12 @@ __all__ = ["MotherNetClassifier", "load_pretrained", "predict_numpy", "save_pret
 
 PRETRAINED = Path(__file__).parent / "pretrained" / "mothernet_invariant.pt"
 # fine_tune="auto": folds of the training rows that choose the fine-tuning length, and its longest.
-AUTO_FOLDS = 3
+AUTO_FOLDS = 2
 AUTO_MAX_STEPS = 90
 AUTO_PATIENCE = 10
+# Before the loss first falls below its start, patience is this many steps: it may rise before it
+# falls (from a symmetric start, e.g. a label that is the XOR of two columns).
+AUTO_MIN_STEPS = 30
 
 
 def load_pretrained(path: str | Path | None = None, device: str = "cpu") -> MotherNet:
@@ -247,7 +250,8 @@ def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: 
     With ``watch``, returns instead the validation curve: member ``m`` learns from the rows where
     ``train[m]`` is true and its mean cross-entropy on the rows where ``watch[m]`` is true is
     recorded before each step and after the last; with ``patience``, descent stops once the
-    members' mean of it has not improved for that many steps.
+    members' mean of it has not improved for that many steps (for :data:`AUTO_MIN_STEPS` steps
+    while it has not fallen below its start).
 
     Shapes:
         members: list of generated :data:`LAYERS` tuples (``a0 (d, r)``, ``c0 (r, h)``, ``b0
@@ -308,7 +312,8 @@ def _descend(members: list, rates: list, logits, x: np.ndarray, codes: np.ndarra
             if watched is not None:
                 curve.append((losses.detach() * watched).sum(1).numpy())
                 means = np.mean(curve, axis=1)
-                if step == steps or (patience and step - np.argmin(np.where(np.isfinite(means), means, np.inf)) >= patience):
+                best = np.argmin(np.where(np.isfinite(means), means, np.inf))
+                if step == steps or (patience and step - best >= patience and (best or step >= AUTO_MIN_STEPS)):
                     break
             # Summed over members: each member's gradient is that of its own mean cross-entropy.
             loss = losses.mean(1).sum() if weights is None else (losses * weights).sum()
