@@ -351,7 +351,7 @@ def main() -> None:
     parser.add_argument("--model", default=None,
                         help="MotherNet weights (default: the shipped model)")
     parser.add_argument("--estimators", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--fine-tune", type=_steps, nargs="+", default=["auto", 0], metavar="STEPS",
+    parser.add_argument("--fine-tune", type=_steps, nargs="+", default=[30, 0], metavar="STEPS",
                         help="MotherNet's fine-tuning steps after generation (0: one forward pass; "
                              "auto: chosen per table by the classifier)")
     parser.add_argument("--quantile", action="store_true", help="MotherNet with quantile=True")
