@@ -410,7 +410,7 @@ class Prior:
         names = list(self.weights)
         p = np.array([self.weights[n] for n in names], dtype=float)
         family = names[rng.choice(len(names), p=p / p.sum())]
-        noisy = rng.random() < self.noise_probability
+        noisy = self.noise_probability > 0 and rng.random() < self.noise_probability  # no draw at 0: same tables
         if family == "boolean":
             x, latent = boolean_task(num_rows, num_features, rng)
             if noisy:
