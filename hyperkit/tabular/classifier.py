@@ -294,8 +294,8 @@ def _descend(members: list, rates: list, logits, x: np.ndarray, codes: np.ndarra
     """``steps`` of gradient descent with momentum on every member's mean cross-entropy, the
     members' arrays stacked; ``rates[i]`` is the step size of array ``i`` (a number, or a tensor
     broadcasting over the stack); ``logits(inputs, *stacked)`` gives ``(members, n, C)``.
-    ``train``, ``watch`` and ``patience`` as in :func:`_fine_tune`. Returns the refined members and the curve
-    (``None`` without ``watch``)."""
+    ``train``, ``watch`` and ``patience`` as in :func:`_fine_tune`. Returns the refined members
+    and the curve (``None`` without ``watch``)."""
     stacked = [torch.tensor(np.stack(arrays), dtype=torch.float32).requires_grad_() for arrays in zip(*members)]
     inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(codes, dtype=torch.long)
     weights = None if train is None else torch.as_tensor(train / train.sum(1, keepdims=True), dtype=torch.float32)
@@ -402,8 +402,9 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             probabilities than 30 steps (log loss 0.381 against 0.391 on the tuning half of the
             benchmark, 0.599 against 0.624 on the held-out half) but no better ROC AUC (0.8539
             against 0.8524 on the tuning half, 0.7806 against 0.7815 held out), for about twice
-            the fit time, so the default stays 30 (docs/mothernet.md). Plain gradient steps, not Adam's: their size follows the gradient, so a child
-            that already fits its table moves little, and one that fits it poorly moves much.
+            the fit time, so the default stays 30 (docs/mothernet.md). Plain gradient steps, not
+            Adam's: their size follows the gradient, so a child that already fits its table moves
+            little, and one that fits it poorly moves much.
         fine_tune_lr: the learning rate of those steps; ``None``: the model's own
             (``model.fine_tune_lr``: 0.1 for the invariant model, 0.03 for the paper's, each the
             best measured for it).

@@ -410,7 +410,8 @@ class Prior:
         names = list(self.weights)
         p = np.array([self.weights[n] for n in names], dtype=float)
         family = names[rng.choice(len(names), p=p / p.sum())]
-        noisy = self.noise_probability > 0 and rng.random() < self.noise_probability  # no draw at 0: same tables
+        # No draw at probability 0: a prior without noise samples the tables it always did.
+        noisy = self.noise_probability > 0 and rng.random() < self.noise_probability
         if family == "boolean":
             x, latent = boolean_task(num_rows, num_features, rng)
             if noisy:
