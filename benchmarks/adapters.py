@@ -59,10 +59,9 @@ def run(config: str, method: str, seed: int, extra: list[str], results: Path | N
         result = train(load_recipe(f"adapters/{config}", overrides))
         recipe = load_recipe(f"adapters/{config}", overrides)
         size = recipe.setup(torch.device("cpu")).trainable_parameters()
-        if method != "generated":
-            family = load_recipe(f"adapters/{config}", [*overrides, "method=generated"])
-            family.setup(torch.device("cpu"))
-            size = size // len(recipe.task_parameters) * len(family.task_parameters)
+        if method != "generated":  # every task of the family: the listed, drawn and held-out ones
+            tasks = recipe.config.tasks
+            size = size // len(recipe.task_parameters) * (len(tasks.train) + tasks.draw + len(tasks.held_out))
     seconds = time.perf_counter() - start
     print(f"{config} {method} seed {seed}: seen {100 * result['eval/seen_accuracy']:.2f}, held-out "
           f"{100 * result['eval/held_out_accuracy']:.2f}, {size:,} trainable, {seconds:.0f} s", flush=True)

@@ -259,15 +259,20 @@ def _inner(description: LayerDescription, prefix: str) -> dict[str, ParamInfo]:
     return {f"{prefix}.{name}": info for name, info in description.params.items()}
 
 
-@register_layer(LoRALinear, "lora_linear")
-def describe_lora(m: LoRALinear) -> LayerDescription:
-    base = describe_linear(m.base)
-    std = 1.0 / math.sqrt(3.0 * m.base.in_features)
+def _describe_lora_weight(m: _LoRAWeight, base: LayerDescription, a_axes: tuple = ("row", "col")) -> LayerDescription:
+    """The base layer's description with ``lora_a`` (initialised like a weight of fan-in
+    ``lora_a[0].numel()``) and ``lora_b`` (zero) added."""
+    std = 1.0 / math.sqrt(3.0 * m.lora_a[0].numel())
     return LayerDescription(
         base.structure,
-        {**_inner(base, "base"), "lora_a": ParamInfo("lora_a", ("row", "col"), std=std),
+        {**_inner(base, "base"), "lora_a": ParamInfo("lora_a", a_axes, std=std),
          "lora_b": ParamInfo("lora_b", ("row", "col"), mean=0.0, std=0.0)},
     )
+
+
+@register_layer(LoRALinear, "lora_linear")
+def describe_lora(m: LoRALinear) -> LayerDescription:
+    return _describe_lora_weight(m, describe_linear(m.base))
 
 
 @register_layer(LoRAAttention, "lora_attention")
@@ -290,24 +295,12 @@ def describe_lora_conv(m: LoRAConv) -> LayerDescription:
     found = find_describer(type(m.base))
     base = found[1](m.base)
     kernel_axes = base.params["weight"].axes[2:]  # the kernel taps, described as the conv's are
-    std = 1.0 / math.sqrt(3.0 * m.lora_a[0].numel())
-    return LayerDescription(
-        base.structure,
-        {**_inner(base, "base"),
-         "lora_a": ParamInfo("lora_a", ("row", "col", *kernel_axes), std=std),
-         "lora_b": ParamInfo("lora_b", ("row", "col"), mean=0.0, std=0.0)},
-    )
+    return _describe_lora_weight(m, base, ("row", "col", *kernel_axes))
 
 
 @register_layer(LoRAEmbedding, "lora_embedding")
 def describe_lora_embedding(m: LoRAEmbedding) -> LayerDescription:
-    base = describe_embedding(m.base)
-    std = 1.0 / math.sqrt(3.0 * m.base.embedding_dim)
-    return LayerDescription(
-        base.structure,
-        {**_inner(base, "base"), "lora_a": ParamInfo("lora_a", ("row", "col"), std=std),
-         "lora_b": ParamInfo("lora_b", ("row", "col"), mean=0.0, std=0.0)},
-    )
+    return _describe_lora_weight(m, describe_embedding(m.base))
 
 
 @register_layer(FiLM, "film")

@@ -312,7 +312,7 @@ def _descend(members: list, rates: list, logits, x: np.ndarray, codes: np.ndarra
             if watched is not None:
                 curve.append((losses.detach() * watched).sum(1).numpy())
                 means = np.mean(curve, axis=1)
-                best = np.argmin(np.where(np.isfinite(means), means, np.inf))
+                best = _finite_argmin(means)
                 if step == steps or (patience and step - best >= patience and (best or step >= AUTO_MIN_STEPS)):
                     break
             # Summed over members: each member's gradient is that of its own mean cross-entropy.
@@ -324,6 +324,11 @@ def _descend(members: list, rates: list, logits, x: np.ndarray, codes: np.ndarra
                     weight.sub_(rate * v)
     tuned = [tuple(t[m].detach().double().numpy() for t in stacked) for m in range(len(members))]
     return tuned, np.array(curve) if watched is not None else None
+
+
+def _finite_argmin(values: np.ndarray) -> int:
+    """The index of the least finite value (a diverged step, NaN or inf, never wins)."""
+    return int(np.where(np.isfinite(values), values, np.inf).argmin())
 
 
 def _folds(codes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -559,7 +564,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
         members = [self._generate(model, x[rows], codes[rows], rng, 1)[0] for rows in train]
         curve = _fine_tune(members, x, codes, AUTO_MAX_STEPS, lr, train=train, watch=~train,
                            patience=AUTO_PATIENCE).mean(1)
-        return int(np.where(np.isfinite(curve), curve, np.inf).argmin())
+        return _finite_argmin(curve)
 
     @torch.no_grad()
     def _members(self, model: MotherNet, x: np.ndarray, codes: np.ndarray, rng: np.random.Generator,
