@@ -11,7 +11,7 @@ tables; median fit and predict times (``predict_proba`` on the test rows: the fi
 after the fit, and the median of five more, on warm caches).
 
     python benchmarks/tabular.py [--half tuning|heldout|both] [--tables NAME ...] [--splits 5]
-        [--model PATH] [--estimators 1 4] [--fine-tune 0 30] [--quantile]
+        [--model PATH] [--estimators 1 4] [--fine-tune blend 0] [--quantile]
         [--mothernet KEY=VALUE ...] [--variant 'NAME:{"n_estimators": 8}' ...]
         [--baselines NAME ...] [--no-probes | --only-probes] [--digits-classes 2 3 5 10]
 
@@ -72,6 +72,7 @@ from tables import (
 )
 
 from hyperkit.tabular import MotherNetClassifier
+from hyperkit.tabular.classifier import FINE_TUNE_CHOICES
 
 Factory = Callable[[], object]
 
@@ -98,7 +99,7 @@ else:
 
 
 def _steps(text: str) -> int | str:
-    return text if text == "auto" else int(text)
+    return text if text in FINE_TUNE_CHOICES else int(text)
 
 
 def mothernets(estimators: list[int], fine_tune: list[int | str], options: dict,
@@ -351,9 +352,9 @@ def main() -> None:
     parser.add_argument("--model", default=None,
                         help="MotherNet weights (default: the shipped model)")
     parser.add_argument("--estimators", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--fine-tune", type=_steps, nargs="+", default=[30, 0], metavar="STEPS",
-                        help="MotherNet's fine-tuning steps after generation (0: one forward pass; "
-                             "auto: chosen per table by the classifier)")
+    parser.add_argument("--fine-tune", type=_steps, nargs="+", default=["blend", 0], metavar="STEPS",
+                        help="MotherNet's fine-tuning after generation: blend (the default), auto, or "
+                             "a number of steps (0: one forward pass)")
     parser.add_argument("--quantile", action="store_true", help="MotherNet with quantile=True")
     parser.add_argument("--mothernet", nargs="+", type=_keyword, default=[], metavar="KEY=VALUE",
                         help="more MotherNetClassifier keyword arguments, for every MotherNet row")

@@ -133,12 +133,14 @@ def _read_table(path: str, text_columns: list[str]):
 
 
 def _fine_tune_steps(text: str) -> int | str:
-    if text == "auto":
+    from hyperkit.tabular.classifier import FINE_TUNE_CHOICES
+
+    if text in FINE_TUNE_CHOICES:
         return text
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not 'auto' or a number of steps") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'blend', 'auto' or a number of steps") from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -326,10 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output CSV (default: standard output)")
     p.add_argument("--model", default=None, help="MotherNet weights (default: the shipped model)")
     p.add_argument("--estimators", type=int, default=1, help="ensemble size (MotherNetClassifier's n_estimators)")
-    p.add_argument("--fine-tune", type=_fine_tune_steps, default=30, metavar="STEPS",
-                   help="gradient steps that refine the generated child on the training rows (default 30, "
-                        "the classifier's default; auto: chosen per table by validation on folds of the "
-                        "training rows, better calibrated probabilities; 0: one forward pass)")
+    p.add_argument("--fine-tune", type=_fine_tune_steps, default="blend", metavar="STEPS",
+                   help="how the generated child is refined on the training rows (the classifier's "
+                        "fine_tune): blend (the default): the length chosen by validation on folds of the "
+                        "training rows, its weights averaged with those after 30 steps; auto: that length "
+                        "alone; a number: that many gradient steps; 0: one forward pass")
     p.set_defaults(fn=cmd_predict)
     p = sub.add_parser("export", help=cmd_export.__doc__)
     p.add_argument("run", help="run folder (holds config.yaml and checkpoints/)")

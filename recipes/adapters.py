@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -139,6 +139,9 @@ class AdaptersConfig:
             seen tasks, and every held-out one (0: every task). A per-task adapter learns from its
             own task alone, so its accuracy does not depend on how many others there are, while
             hundreds of drawn tasks would cost hundreds of trainings.
+        baseline_steps: the baselines' training steps (0: ``train.steps``). A baseline trains
+            every one of its tasks at every step, a generator ``tasks_per_step`` of hundreds, so
+            the generator may need more steps than the baselines do to converge.
         label_smoothing: the cross-entropy's label smoothing (0 for none).
     """
 
@@ -152,12 +155,14 @@ class AdaptersConfig:
     method: Literal["generated", "per_task", "finetune"] = "generated"
     tasks_per_step: int = 4
     baseline_seen: int = 0
+    baseline_steps: int = 0
     label_smoothing: float = 0.0
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     init: InitConfig = field(default_factory=InitConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    checks = {"label_smoothing": LABEL_SMOOTHING, "tasks_per_step": at_least(1), "baseline_seen": at_least(0)}
+    checks = {"label_smoothing": LABEL_SMOOTHING, "tasks_per_step": at_least(1), "baseline_seen": at_least(0),
+              "baseline_steps": at_least(0)}
 
 
 def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
@@ -350,6 +355,11 @@ class Adapters(Recipe):
     name = "adapters"
     config_class = AdaptersConfig
     static_graph = True  # every step uses the whole generator (or every task's values)
+
+    def __init__(self, config: AdaptersConfig):
+        if config.method != "generated" and config.baseline_steps:
+            config = replace(config, train=replace(config.train, steps=config.baseline_steps))
+        super().__init__(config)
 
     def setup(self, device: torch.device) -> nn.Module:
         cfg = self.config

@@ -110,14 +110,14 @@ def test_every_problem_with_a_file_is_reported_at_once(tmp_path, monkeypatch, ca
         assert problem in err
 
 
-def test_fine_tune_takes_auto_or_a_number_and_refuses_anything_else(tmp_path, monkeypatch, capsys):
+def test_fine_tune_takes_blend_auto_or_a_number_and_refuses_anything_else(tmp_path, monkeypatch, capsys):
     write_messy_tables(tmp_path, test_rows=50)
     monkeypatch.chdir(tmp_path)
     default = [c for c in COMMAND if c not in ("--fine-tune", "0")]
-    for extra in ([], ["--fine-tune", "auto"], ["--fine-tune", "12"]):
+    for extra in ([], ["--fine-tune", "blend"], ["--fine-tune", "auto"], ["--fine-tune", "12"]):
         assert main([*default, *extra, "--out", "p.csv"]) == 0
         assert len(pd.read_csv(tmp_path / "p.csv")) == 50
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main([*default, "--fine-tune", "many"])
-    assert "argument --fine-tune: 'many' is not 'auto' or a number of steps" in capsys.readouterr().err
+    assert "argument --fine-tune: 'many' is not 'blend', 'auto' or a number of steps" in capsys.readouterr().err

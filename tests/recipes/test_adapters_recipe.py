@@ -211,6 +211,12 @@ def test_drawn_keyword_sets_join_the_training_sets_seeded_and_new(tmp_path):
     assert baseline.task_parameters == listed[:2] + [[4, 6, 2, 1]] and baseline.held_out == [2]
     assert module.trainable_parameters() == 3 * load_recipe(KEYWORDS, [f"out={tmp_path}", "method=per_task"]).setup(
         CPU).trainable_parameters() // 4
+    # ... and for fewer steps than the generator: it sees a few of hundreds of tasks a step
+    steps = {method: load_recipe(KEYWORDS, [f"out={tmp_path}", f"method={method}", "train.steps=40",
+                                            "baseline_steps=15"]).config.train.steps
+             for method in ("generated", "per_task", "finetune")}
+    assert steps == {"generated": 40, "per_task": 15, "finetune": 15}
+    assert load_recipe(KEYWORDS, [f"out={tmp_path}", "method=per_task", "train.steps=40"]).config.train.steps == 40
 
 
 def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():

@@ -128,6 +128,23 @@ def test_auto_fine_tuning_stops_early_on_noise_and_runs_long_on_a_learnable_tabl
     assert np.array_equal(fixed.predict_proba(X), learnable.predict_proba(X))
 
 
+def test_blend_fine_tuning_averages_the_chosen_length_and_the_fixed_one():
+    """The default, ``fine_tune="blend"``: the length ``"auto"`` chooses and
+    :data:`BLEND_STEPS` steps are two points of one descent; the child is their weights'
+    mean, one child (predicting costs what a fixed length's child does)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    blend = MotherNetClassifier().fit(X, y)
+    assert blend.fine_tune == "blend" and blend.arrays_["num_members"] == 1
+    chosen = MotherNetClassifier(fine_tune="auto").fit(X, y)
+    fixed = MotherNetClassifier(fine_tune=classifier.BLEND_STEPS).fit(X, y)
+    assert blend.fine_tune_steps_ == chosen.fine_tune_steps_ != classifier.BLEND_STEPS
+    for mine, a, b in zip(_member(blend.arrays_, 0), _member(chosen.arrays_, 0), _member(fixed.arrays_, 0)):
+        assert np.allclose(mine, (a + b) / 2, atol=1e-6)
+    assert not np.allclose(_member(blend.arrays_, 0)[2], _member(fixed.arrays_, 0)[2], atol=1e-3)
+
+
 def test_auto_fine_tuning_of_a_table_too_small_for_folds_is_the_generated_child(model):
     X = np.random.default_rng(0).normal(size=(3, 3))
     clf = MotherNetClassifier(model=model, fine_tune="auto").fit(X, [0, 1, 2])  # no fold can hold a row out
@@ -225,8 +242,8 @@ def test_bad_input_is_refused_with_advice(model):
     for bad in (0, 2.5):
         with pytest.raises(ValueError, match="n_estimators must be a positive integer"):
             MotherNetClassifier(model=model, n_estimators=bad).fit(X, np.arange(40) % 2)
-    for bad in (-1, 2.5):
-        with pytest.raises(ValueError, match="fine_tune must be .auto. or a number of steps"):
+    for bad in (-1, 2.5, "often", True):
+        with pytest.raises(ValueError, match="fine_tune must be .blend., .auto. or a number of steps"):
             MotherNetClassifier(model=model, fine_tune=bad).fit(X, np.arange(40) % 2)
     with pytest.raises(ValueError, match="fine_tune_lr must be positive"):
         MotherNetClassifier(model=model, fine_tune=5, fine_tune_lr=0).fit(X, np.arange(40) % 2)
@@ -282,7 +299,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("fine_tune", [30, "auto"])
+@pytest.mark.parametrize("fine_tune", [30, "auto", "blend"])
 def test_the_shipped_model_does_not_depend_on_column_or_class_order(wine, fine_tune):
     """The probe that one member of the paper's model failed (ROC AUC spread up to 0.12 over
     column orders of one table) holds exactly for the shipped invariant model, fine-tuning
