@@ -269,74 +269,91 @@ def _fine_tune(members: list, x: np.ndarray, codes: np.ndarray, steps: int, lr: 
         h)``, ``c0`` ``None``; with ``watch``: the curve ``(steps_run + 1, members)``.
     """
     if len(members[0]) == len(HINGE_LAYERS):
-        arrays, rates, logits = members, [lr] * len(HINGE_LAYERS), _hinge_logits
+        arrays, rates, grads = members, [lr] * len(HINGE_LAYERS), _hinge_grads
     else:
         arrays = [(a0 @ c0, b0, a1, c1, b1, w2, b2) for a0, c0, b0, a1, c1, b1, w2, b2 in members]
         first_lr = lr * torch.tensor([((m[0] ** 2).sum() + (m[1] ** 2).sum()) / len(m[1]) for m in members],
                                      dtype=torch.float32)[:, None, None]
-        rates, logits = [first_lr] + [lr] * 6, _dense_logits
-    tuned, curve = _descend(arrays, rates, logits, x, codes, steps, train=train, watch=watch, patience=patience,
+        rates, grads = [first_lr] + [lr] * 6, _dense_grads
+    tuned, curve = _descend(arrays, rates, grads, x, codes, steps, train=train, watch=watch, patience=patience,
                             blend=blend)
     if watch is not None:
         return curve
-    if logits is _dense_logits:
+    if grads is _dense_grads:
         tuned = [(new[0], None, *new[1:]) for new in tuned]
     return [new if all(a is None or np.isfinite(a).all() for a in new) else old for new, old in zip(tuned, members)]
 
 
-def _dense_logits(inputs, w0, b0, a1, c1, b1, w2, b2):
-    h = torch.relu(inputs @ w0 + b0[:, None])
-    h = torch.relu(h @ a1 @ c1 + b1[:, None])
-    return h @ w2 + b2[:, None]
+def _dense_grads(inputs, targets, rows, w0, b0, a1, c1, b1, w2, b2) -> tuple:
+    """A paper-model child's cross-entropy per row ``(members, n)`` and the gradients of its sum
+    weighted by ``rows (members, n)``, by autograd."""
+    with torch.enable_grad():
+        stacked = [t.detach().requires_grad_() for t in (w0, b0, a1, c1, b1, w2, b2)]
+        w0, b0, a1, c1, b1, w2, b2 = stacked
+        h = torch.relu(inputs @ w0 + b0[:, None])
+        h = torch.relu(h @ a1 @ c1 + b1[:, None])
+        out = h @ w2 + b2[:, None]
+        losses = nn.functional.cross_entropy(out.transpose(1, 2), targets.expand(len(out), -1), reduction="none")
+        return losses.detach(), torch.autograd.grad((losses * rows).sum(), stacked)
 
 
-def _hinge_logits(inputs, hinge_a, hinge_b, w1, b1, w2, b2):
-    x = inputs.expand(len(hinge_a), -1, -1)
-    hinges = torch.relu(x[..., None] * hinge_a[:, None] + hinge_b[:, None])
-    phi = torch.cat([x[..., None], hinges], -1).flatten(2)
-    return torch.relu(phi @ w1 + b1[:, None]) @ w2 + b2[:, None]
+def _hinge_grads(inputs, targets, rows, hinge_a, hinge_b, w1, b1, w2, b2) -> tuple:
+    """The same for an invariant model's child, differentiated by hand: a third less time a step
+    than autograd on a table of a few hundred rows (0.47 against 0.70 ms), where the graph's
+    bookkeeping outweighs the arithmetic."""
+    m, (n, d), k = len(hinge_a), inputs.shape, hinge_a.shape[-1]
+    x = inputs[None, :, :, None]
+    z = torch.addcmul(hinge_b[:, None], x, hinge_a[:, None])  # (m, n, d, K)
+    phi = torch.cat([x.expand(m, -1, -1, -1), z.clamp(min=0)], -1).view(m, n, -1)
+    before = torch.baddbmm(b1[:, None], phi, w1)
+    h = before.clamp(min=0)
+    log_p = torch.log_softmax(torch.baddbmm(b2[:, None], h, w2), -1)
+    losses = -log_p.gather(-1, targets.expand(m, -1)[..., None])[..., 0]
+    g = log_p.exp_()  # d loss / d logits: (softmax − one-hot) · row weight
+    g[:, torch.arange(n), targets] -= 1
+    g *= rows[..., None]
+    g_h = (g @ w2.transpose(1, 2)).mul_(before > 0)
+    g_z = (g_h @ w1.transpose(1, 2)).view(m, n, d, k + 1)[..., 1:].mul_(z > 0)
+    return losses, ((g_z * x).sum(1), g_z.sum(1), phi.transpose(1, 2) @ g_h, g_h.sum(1),
+                    h.transpose(1, 2) @ g, g.sum(1))
 
 
-def _descend(members: list, rates: list, logits, x: np.ndarray, codes: np.ndarray, steps: int,
+def _descend(members: list, rates: list, grads, x: np.ndarray, codes: np.ndarray, steps: int,
              momentum: float = 0.9, train: np.ndarray | None = None, watch: np.ndarray | None = None,
              patience: int = 0, blend: int | None = None) -> tuple:
     """``steps`` of gradient descent with momentum on every member's mean cross-entropy, the
     members' arrays stacked; ``rates[i]`` is the step size of array ``i`` (a number, or a tensor
-    broadcasting over the stack); ``logits(inputs, *stacked)`` gives ``(members, n, C)``.
+    broadcasting over the stack); ``grads(inputs, targets, rows, *stacked)`` gives the
+    cross-entropy per row ``(members, n)`` and the gradients of its sum weighted by ``rows``.
     ``train``, ``watch``, ``patience`` and ``blend`` as in :func:`_fine_tune`. Returns the refined
     members and the curve (``None`` without ``watch``)."""
-    stacked = [torch.tensor(np.stack(arrays), dtype=torch.float32).requires_grad_() for arrays in zip(*members)]
+    stacked = [torch.tensor(np.stack(arrays), dtype=torch.float32) for arrays in zip(*members)]
     inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(codes, dtype=torch.long)
-    weights = None if train is None else torch.as_tensor(train / train.sum(1, keepdims=True), dtype=torch.float32)
+    # Each member's gradient is that of its own mean cross-entropy (over its training rows).
+    rows = np.ones((len(members), len(codes))) if train is None else train
+    rows = torch.as_tensor(rows / rows.sum(1, keepdims=True), dtype=torch.float32)
     watched = None if watch is None else torch.as_tensor(watch / watch.sum(1, keepdims=True), dtype=torch.float32)
     velocity = [torch.zeros_like(t) for t in stacked]
     curve, first = [], None
     total = steps if blend is None else max(steps, blend)
-    with torch.enable_grad():
-        for step in range(total + 1):
-            if blend is not None and step == min(steps, blend):
-                first = [t.detach().clone() for t in stacked]
-            if step == total and watched is None:
+    for step in range(total + 1):
+        if blend is not None and step == min(steps, blend):
+            first = [t.clone() for t in stacked]
+        if step == total and watched is None:
+            break
+        losses, gradients = grads(inputs, targets, rows, *stacked)
+        if watched is not None:
+            curve.append((losses * watched).sum(1).numpy())
+            means = np.mean(curve, axis=1)
+            best = _finite_argmin(means)
+            if step == steps or (patience and step - best >= patience and (best or step >= AUTO_MIN_STEPS)):
                 break
-            out = logits(inputs, *stacked)
-            losses = nn.functional.cross_entropy(out.transpose(1, 2), targets.expand(len(members), -1),
-                                                 reduction="none")
-            if watched is not None:
-                curve.append((losses.detach() * watched).sum(1).numpy())
-                means = np.mean(curve, axis=1)
-                best = _finite_argmin(means)
-                if step == steps or (patience and step - best >= patience and (best or step >= AUTO_MIN_STEPS)):
-                    break
-            # Summed over members: each member's gradient is that of its own mean cross-entropy.
-            loss = losses.mean(1).sum() if weights is None else (losses * weights).sum()
-            grads = torch.autograd.grad(loss, stacked)
-            with torch.no_grad():  # torch.optim.SGD's update, without its first-use cost (~1 s)
-                for weight, v, grad, rate in zip(stacked, velocity, grads, rates):
-                    v.mul_(momentum).add_(grad)
-                    weight.sub_(rate * v)
+        for weight, v, grad, rate in zip(stacked, velocity, gradients, rates):  # torch.optim.SGD's update,
+            v.mul_(momentum).add_(grad)                                        # without its first-use cost
+            weight.sub_(rate * v)
     if first is not None:
-        stacked = [(a + b.detach()) / 2 for a, b in zip(first, stacked)]
-    tuned = [tuple(t[m].detach().double().numpy() for t in stacked) for m in range(len(members))]
+        stacked = [(a + b) / 2 for a, b in zip(first, stacked)]
+    tuned = [tuple(t[m].double().numpy() for t in stacked) for m in range(len(members))]
     return tuned, np.array(curve) if watched is not None else None
 
 

@@ -114,6 +114,29 @@ def test_the_dense_first_layer_steps_at_the_rate_its_factors_moved(model, wine):
     assert none is None and np.allclose(w0_tuned, (w0 - rate * w0.grad).detach().numpy(), atol=1e-5)
 
 
+def test_the_hand_written_gradients_of_a_hinge_child_are_autograds():
+    """Fine-tuning differentiates the invariant model's child by hand; autograd through the
+    training's own :func:`child_logits` must agree, per member and with row weights."""
+    from hyperkit.tabular.invariant import child_logits
+
+    g = torch.Generator().manual_seed(0)
+    m, n, d, k, h, c = 3, 50, 4, 3, 8, 5
+    stacked = [torch.randn(m, d, k, generator=g), torch.randn(m, d, k, generator=g),
+               torch.randn(m, d * (k + 1), h, generator=g) / 3, torch.randn(m, h, generator=g),
+               torch.randn(m, h, c, generator=g) / 3, torch.randn(m, c, generator=g)]
+    x, targets = torch.randn(n, d, generator=g), torch.randint(0, c, (n,), generator=g)
+    rows = torch.rand(m, n, generator=g)
+    losses, grads = classifier._hinge_grads(x, targets, rows, *stacked)
+    leaves = [t.clone().requires_grad_() for t in stacked]
+    a, b, w1, b1, w2, b2 = leaves
+    params = {"hinge_a": a, "hinge_b": b, "w1": w1.view(m, d, k + 1, h), "b1": b1, "w2": w2.transpose(1, 2), "b2": b2}
+    logits = child_logits(params, x.expand(m, -1, -1))
+    expected = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets.expand(m, -1), reduction="none")
+    assert torch.allclose(losses, expected, atol=1e-5)
+    for mine, theirs in zip(grads, torch.autograd.grad((expected * rows).sum(), leaves)):
+        assert mine.shape == theirs.shape and torch.allclose(mine, theirs, atol=1e-5)
+
+
 def test_auto_fine_tuning_stops_early_on_noise_and_runs_long_on_a_learnable_table():
     """``fine_tune="auto"`` picks the length by validation on folds of the training rows: labels
     that are pure noise get (almost) none, a clean non-linear rule many steps; the chosen length
