@@ -439,7 +439,7 @@ class MotherNetClassifier(ClassifierMixin, BaseEstimator):
             weights after :data:`BLEND_STEPS` steps of the same descent (one child, so predicting
             costs what it does after a fixed length). On the benchmark's tuning half, mean ROC AUC
             0.8547 against 0.8539 for ``"auto"`` and 0.8524 for 30 steps; held out 0.7838
-            against 0.7815 for 30 steps, for about 1.7 times the fit (docs/mothernet.md). Plain
+            against 0.7815 for 30 steps, for about twice the fit time (docs/mothernet.md). Plain
             gradient steps, not Adam's: their size follows the gradient, so a child that already
             fits its table moves little, and one that fits it poorly moves much.
         fine_tune_lr: the learning rate of those steps; ``None``: the model's own
