@@ -380,10 +380,12 @@ class Adapters(Recipe):
         adapted = [n for n, _ in target.named_parameters() if n not in names or cfg.method == "finetune"]
         self.base_names = dict(zip(plain, adapted + [n for n, _ in target.named_buffers()]))
         conditions = family_condition(family, self.task_parameters)
-        shared = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in cfg.adapter.shared)]
-        if cfg.adapter.shared and (not shared or len(shared) == len(names)):
-            raise ConfigError(f"adapter.shared {cfg.adapter.shared} must pick some but not all of the adapters' "
-                              f"parameters {names}")
+        shared = []
+        if cfg.method != "finetune":  # full fine-tuning has no adapters to share
+            shared = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in cfg.adapter.shared)]
+            if cfg.adapter.shared and (not shared or len(shared) == len(names)):
+                raise ConfigError(f"adapter.shared {cfg.adapter.shared} must pick some but not all of the adapters' "
+                                  f"parameters {names}")
         if cfg.method != "generated":  # the baselines train every adapter parameter per task
             shared = []
         names = [n for n in names if n not in shared]

@@ -13,6 +13,7 @@ from hyperkit.engine import load_checkpoint
 from hyperkit.engine.distributed import DistributedInfo
 from hyperkit.engine.tensorboard import Logger
 from hyperkit.engine.trainer import train
+from hyperkit.tasks import build_target
 from hyperkit.recipes import load_recipe
 from hyperkit.recipes.adapters import keyword_permutation, rotate
 from hyperkit.recipes.runs import export_run
@@ -217,6 +218,11 @@ def test_drawn_keyword_sets_join_the_training_sets_seeded_and_new(tmp_path):
              for method in ("generated", "per_task", "finetune")}
     assert steps == {"generated": 40, "per_task": 15, "finetune": 15}
     assert load_recipe(KEYWORDS, [f"out={tmp_path}", "method=per_task", "train.steps=40"]).config.train.steps == 40
+    # full fine-tuning has no adapters, so the config's adapter.shared does not apply to it
+    assert load_recipe(KEYWORDS, [f"out={tmp_path}"]).config.adapter.shared
+    finetune = load_recipe(KEYWORDS, [f"out={tmp_path}", "tasks.draw=5", "method=finetune", "baseline_seen=2"])
+    assert finetune.setup(CPU).trainable_parameters() == 3 * sum(p.numel() for p in build_target(
+        finetune.config.target, finetune.task).parameters())
 
 
 def test_the_keyword_map_is_a_permutation_that_keeps_padding_and_the_marker():
